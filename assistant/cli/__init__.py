@@ -1,0 +1,137 @@
+"""The ``assistant`` command line: global options, command groups, exit codes.
+
+Commands live in the sibling modules, each a thin shell over one core function.
+``main`` is the one place where exceptions become exit codes.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from assistant import paths
+from assistant.clock import Clock, SimulatedClock, SystemClock, parse_instant
+from assistant.errors import AssistantError, UsageError
+
+
+@dataclass
+class AppContext:
+    """What every command receives: resolved paths, the Gmail URL and the clock."""
+
+    db_path: Path
+    config_path: Path
+    gmail_url: str | None
+    clock: Clock
+    simulated_now: datetime | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def uses_sandbox(self) -> bool:
+        return self.gmail_url is not None
+
+
+def _parse_now(value: str | None, gmail_url: str | None) -> datetime | None:
+    if value is None:
+        return None
+    if gmail_url is None:
+        raise UsageError(
+            "--now sets a simulated clock and works only against the sandbox; "
+            "give --gmail-url http://127.0.0.1:PORT/ or drop --now"
+        )
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise UsageError(f"invalid --now: {exc}") from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db_path",
+    envvar="ASSISTANT_DB",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Ledger database file (default: the user data directory).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    envvar="ASSISTANT_CONFIG",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Configuration TOML file (default: the user config directory).",
+)
+@click.option(
+    "--gmail-url",
+    envvar="ASSISTANT_GMAIL_URL",
+    metavar="URL",
+    help="Base URL of a Gmail sandbox, such as http://127.0.0.1:8025/ "
+    "(default: real Gmail).",
+)
+@click.option(
+    "--now",
+    "now_text",
+    envvar="ASSISTANT_NOW",
+    metavar="ISO-8601",
+    help="Simulated current time, such as 2026-03-02T05:00:00Z; sandbox only.",
+)
+@click.option("-v", "--verbose", count=True, help="Log more to stderr; repeat for debug.")
+@click.version_option(package_name="invoice-reminder-assistant")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    db_path: Path | None,
+    config_path: Path | None,
+    gmail_url: str | None,
+    now_text: str | None,
+    verbose: int,
+) -> None:
+    """Chase late invoices politely from your own Gmail account."""
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if gmail_url is not None and not gmail_url.endswith("/"):
+        gmail_url += "/"
+    simulated_now = _parse_now(now_text, gmail_url)
+    clock: Clock = SimulatedClock(simulated_now) if simulated_now else SystemClock()
+    ctx.obj = AppContext(
+        db_path=db_path or paths.default_db_path(),
+        config_path=config_path or paths.default_config_path(),
+        gmail_url=gmail_url,
+        clock=clock,
+        simulated_now=simulated_now,
+    )
+
+
+def _register_commands() -> None:
+    # Each command module adds its commands to ``cli`` when imported.
+    import pkgutil
+
+    import assistant.cli as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"assistant.cli.{module.name}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI and map errors to exit codes."""
+    _register_commands()
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except AssistantError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
