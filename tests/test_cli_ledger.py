@@ -1,0 +1,191 @@
+"""The ledger commands through click's CliRunner, and one run of the real program."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import assistant.cli
+from assistant.errors import InputError
+from assistant.ledger import Ledger
+from assistant.clock import SystemClock
+
+assistant.cli._register_commands()
+
+PLAIN = (
+    "number,client,email,amount,currency,issue_date,due_date\n"
+    "INV-1,Acme GmbH,ap@acme.example,1200.00,EUR,2026-03-01,2026-03-31\n"
+    'INV-2,Beta Ltd,,"$1,200.00",USD,2026-03-05,\n'
+)
+
+
+def run(db: Path, *args: str) -> Result:
+    return CliRunner().invoke(
+        assistant.cli.cli, ["--db", str(db), *args], catch_exceptions=True
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "ledger.db"
+
+
+def test_import_then_list_json(db: Path, tmp_path: Path) -> None:
+    csv_path = tmp_path / "invoices.csv"
+    csv_path.write_text(PLAIN)
+    imported = run(db, "import", "invoices", str(csv_path))
+    listed = run(db, "invoice", "list", "--json")
+    records = json.loads(listed.stdout)
+    assert imported.exit_code == 0, imported.output
+    assert "2 created, 0 updated, 0 unchanged" in imported.stderr
+    assert "INV-2: due 2026-04-04 from the default net 30" in imported.stderr
+    assert "Needs an email address" in imported.stderr
+    assert [r["number"] for r in records] == ["INV-1", "INV-2"]
+    assert records[0]["amount"] == "1200.00"
+    assert records[0]["emails"] == ["ap@acme.example"]
+    assert records[1]["balance"] == "1200.00"
+
+
+def test_import_dry_run_creates_no_file(db: Path, tmp_path: Path) -> None:
+    csv_path = tmp_path / "invoices.csv"
+    csv_path.write_text(PLAIN)
+    result = run(db, "import", "invoices", str(csv_path), "--dry-run")
+    assert result.exit_code == 0
+    assert "Would import invoices.csv (plain template): 2 created" in result.stderr
+    assert "Dry run: nothing was written." in result.stderr
+    assert not db.exists()
+
+
+def test_import_bad_map_is_usage_error(db: Path, tmp_path: Path) -> None:
+    csv_path = tmp_path / "invoices.csv"
+    csv_path.write_text(PLAIN)
+    result = run(db, "import", "invoices", str(csv_path), "--map", "amount=price")
+    assert result.exit_code != 0
+    assert "unknown field 'price'" in str(result.exception)
+
+
+def test_invoice_add_and_unpaid_list(db: Path) -> None:
+    added = run(
+        db,
+        "invoice",
+        "add",
+        "INV-7",
+        "--client",
+        "Acme GmbH",
+        "--amount",
+        "1,200.50",
+        "--currency",
+        "eur",
+        "--issue-date",
+        "2026-03-01",
+        "--email",
+        "AP@acme.example",
+    )
+    assert added.exit_code == 0, added.output
+    assert "Added invoice INV-7 for Acme GmbH: €1,200.50 due 2026-03-31" in added.stderr
+    unpaid = json.loads(run(db, "invoice", "list", "--json", "--unpaid").stdout)
+    assert unpaid[0]["amount"] == "1200.50"
+    assert unpaid[0]["emails"] == ["ap@acme.example"]
+    plain = run(db, "invoice", "list")
+    assert plain.stdout.startswith("INV-7\tAcme GmbH\t")
+
+
+def test_invoice_add_rejects_conflicting_currency(db: Path) -> None:
+    result = run(
+        db,
+        "invoice",
+        "add",
+        "INV-8",
+        "--client",
+        "Acme",
+        "--amount",
+        "£10",
+        "--currency",
+        "EUR",
+        "--issue-date",
+        "2026-03-01",
+    )
+    assert isinstance(result.exception, InputError)
+    assert "is in GBP, but --currency is EUR" in str(result.exception)
+
+
+def test_client_set_keeps_other_fields(db: Path) -> None:
+    first = run(
+        db,
+        "client",
+        "set",
+        "Acme GmbH",
+        "--timezone",
+        "Europe/Berlin",
+        "--terms",
+        "14",
+        "--email",
+        "a@acme.example",
+        "--email",
+        "b@acme.example",
+    )
+    second = run(db, "client", "set", "Acme GmbH", "--language", "de")
+    ledger = Ledger.open(db, SystemClock())
+    client = ledger.get_client("Acme GmbH")
+    ledger.close()
+    assert first.exit_code == 0, first.output
+    assert "email added: b@acme.example" in first.stderr
+    assert second.exit_code == 0
+    assert "language: - -> de" in second.stderr
+    assert client is not None
+    assert client.timezone == "Europe/Berlin"
+    assert client.payment_terms_days == 14
+    assert client.emails == ("a@acme.example", "b@acme.example")
+
+
+def test_client_set_unknown_zone(db: Path) -> None:
+    result = run(db, "client", "set", "Acme", "--timezone", "Berlin")
+    assert isinstance(result.exception, InputError)
+    assert "unknown time zone 'Berlin'" in str(result.exception)
+
+
+def test_every_command_has_help() -> None:
+    for path in (
+        ["import", "invoices"],
+        ["invoice", "add"],
+        ["invoice", "list"],
+        ["client", "set"],
+    ):
+        result = CliRunner().invoke(assistant.cli.cli, [*path, "--help"])
+        assert result.exit_code == 0
+        assert "Usage:" in result.output
+
+
+def test_main_maps_bad_row_to_exit_code(tmp_path: Path) -> None:
+    csv_path = tmp_path / "invoices.csv"
+    csv_path.write_text(
+        "number,client,amount,currency,issue_date\nINV-1,Acme,100,EUR,03/04/2026\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "assistant",
+            "--db",
+            str(tmp_path / "l.db"),
+            "import",
+            "invoices",
+            str(csv_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert completed.returncode == InputError.exit_code
+    assert (
+        "invoices.csv, line 2, column 'issue_date': ambiguous date '03/04/2026'"
+        in completed.stderr
+    )
