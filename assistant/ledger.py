@@ -27,6 +27,8 @@ from sqlite_utils import Database
 
 from assistant.clock import Clock, parse_instant
 from assistant.errors import InputError, LedgerError
+from assistant.attention import AttentionList
+from assistant.reminders import ReminderBook
 from assistant.migrations import EVIDENCE_STATUSES, INVOICE_STATUSES, migrate
 from assistant.money import parse_decimal, to_currency_precision, validate_currency
 
@@ -397,6 +399,16 @@ class Ledger:
 
     def _now(self) -> str:
         return self.clock.now().isoformat()
+
+    @property
+    def reminders(self) -> ReminderBook:
+        """The reminders drafted and sent for this ledger's invoices."""
+        return ReminderBook(self.db, self._log, self.clock.now)
+
+    @property
+    def attention(self) -> AttentionList:
+        """The items that need the user."""
+        return AttentionList(self.db, self._log, self.clock.now)
 
     def _log(
         self, entity: str, key: str, changes: Mapping[str, Any], source: str

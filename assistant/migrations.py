@@ -171,9 +171,25 @@ def create_mail_cache_tables(db: Database) -> None:
     )
 
 
+def create_reminder_tables(db: Database) -> None:
+    """Create the reminders and the invoice stages each one covers."""
+    from assistant.reminders import create_reminder_tables as create
+
+    create(db)
+
+
+def create_attention_table(db: Database) -> None:
+    """Create the list of items that need the user."""
+    from assistant.attention import create_attention_table as create
+
+    create(db)
+
+
 MIGRATIONS: list[Migration] = [
     create_ledger_tables,
     create_mail_cache_tables,
+    create_reminder_tables,
+    create_attention_table,
 ]
 
 
