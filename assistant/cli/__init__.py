@@ -16,8 +16,10 @@ from pathlib import Path
 import click
 
 from assistant import paths
+from assistant.auth import install_token_log_filter
 from assistant.clock import Clock, SimulatedClock, SystemClock, parse_instant
 from assistant.errors import AssistantError, UsageError
+from assistant.gmail import GmailClient
 
 
 @dataclass
@@ -34,6 +36,21 @@ class AppContext:
     @property
     def uses_sandbox(self) -> bool:
         return self.gmail_url is not None
+
+    def gmail_client(self) -> GmailClient:
+        """Connect to the sandbox at ``gmail_url``, or to Gmail with the stored token.
+
+        With a simulated clock the sandbox's mail clock is set to it first, so
+        messages created by this command carry the simulated time.
+        """
+        if self.gmail_url is not None:
+            client = GmailClient.connect(self.gmail_url)
+            if self.simulated_now is not None:
+                client.sandbox_set_clock(self.simulated_now)
+            return client
+        from assistant.auth import load_credentials
+
+        return GmailClient.connect(credentials=load_credentials())
 
 
 def _parse_now(value: str | None, gmail_url: str | None) -> datetime | None:
@@ -93,6 +110,7 @@ def cli(
     """Chase late invoices politely from your own Gmail account."""
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    install_token_log_filter()
     if gmail_url is not None and not gmail_url.endswith("/"):
         gmail_url += "/"
     simulated_now = _parse_now(now_text, gmail_url)
@@ -120,7 +138,10 @@ def main(argv: list[str] | None = None) -> None:
     """Run the CLI and map errors to exit codes."""
     _register_commands()
     try:
-        cli.main(args=argv, standalone_mode=False)
+        # Outside standalone mode click returns the code given to ctx.exit().
+        exit_code = cli.main(args=argv, standalone_mode=False)
+        if isinstance(exit_code, int) and exit_code:
+            sys.exit(exit_code)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(130)

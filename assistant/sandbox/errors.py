@@ -84,3 +84,65 @@ class Unavailable(ApiError):
     code = 503
     status = "UNAVAILABLE"
     reason = "backendError"
+
+
+class PermissionDenied(ApiError):
+    code = 403
+    status = "PERMISSION_DENIED"
+    reason = "forbidden"
+
+
+class Unauthenticated(ApiError):
+    """A revoked or unknown access token, with Google's 401 body.
+
+    Google adds where the bad credential was, the Authorization header, to the
+    one entry of ``errors``.
+    """
+
+    code = 401
+    status = "UNAUTHENTICATED"
+    reason = "authError"
+
+    def __init__(
+        self,
+        message: str = (
+            "Request had invalid authentication credentials. Expected OAuth 2 access "
+            "token, login cookie or other valid authentication credential. See "
+            "https://developers.google.com/identity/sign-in/web/devconsole-project."
+        ),
+    ) -> None:
+        super().__init__(message)
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        body["error"]["errors"] = [
+            {
+                "message": "Invalid Credentials",
+                "domain": "global",
+                "reason": self.reason,
+                "location": "Authorization",
+                "locationType": "header",
+            }
+        ]
+        return body
+
+
+class BatchTooLarge(ApiError):
+    """A batch of more calls than the batch endpoint takes.
+
+    Google's batch front end answers with a body that has no ``errors`` list.
+    """
+
+    code = 400
+    status = "INVALID_ARGUMENT"
+    reason = "invalidArgument"
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": self.code, "message": self.message, "status": self.status}}
+
+
+class AlreadyExists(ApiError):
+    # Gmail rejects a duplicate label name with 409 and reason "aborted".
+    code = 409
+    status = "ALREADY_EXISTS"
+    reason = "aborted"
