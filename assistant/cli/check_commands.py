@@ -1,0 +1,119 @@
+"""``assistant check``: was each unpaid invoice really sent?"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
+
+from assistant.cli import AppContext, cli
+from assistant.errors import UsageError
+from assistant.gmail import GmailClient
+from assistant.invoice_check import CheckedInvoice, check_invoices, evidence_json
+from assistant.ledger import Ledger
+from assistant.mail_sync import MailCache, MailReader, ProgressCallback
+
+
+@cli.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array on stdout.")
+@click.option(
+    "--takeout",
+    type=click.Path(exists=True, dir_okay=True, path_type=Path),
+    help="Check against a Gmail Takeout mbox loaded into a temporary sandbox; "
+    "no sign-in needed.",
+)
+@click.argument("numbers", nargs=-1)
+@click.pass_obj
+def check_command(
+    app: AppContext, as_json: bool, takeout: Path | None, numbers: tuple[str, ...]
+) -> None:
+    """Check the Sent folder for each unpaid invoice (or the NUMBERS given).
+
+    Every invoice gets one status: sent, sent_to_other_address, draft_only,
+    bounced or not_found, stored in the ledger with the message found. The exit
+    status is 0 whenever the check ran, whatever it found.
+    """
+    if takeout is not None and app.gmail_url is not None:
+        raise UsageError("give either --takeout or --gmail-url, not both")
+
+    with ExitStack() as stack:
+        client = stack.enter_context(_takeout_client(takeout)) if takeout else app.gmail_client()
+        ledger = Ledger.open(app.db_path, app.clock)
+        stack.callback(ledger.close)
+        account = client.profile()["emailAddress"]
+        progress = stack.enter_context(_progress(enabled=_show_progress(as_json)))
+        reader = MailReader(client, MailCache(ledger.db, account), app.clock, progress)
+        results = check_invoices(ledger, reader, app.clock, numbers)
+
+    if as_json:
+        click.echo(json.dumps([evidence_json(r.evidence) for r in results], indent=2))
+    else:
+        _print_table(results)
+
+
+def _show_progress(as_json: bool) -> bool:
+    # A bar on a terminal; nothing when stderr is a pipe, so logs stay clean.
+    return sys.stderr.isatty() and not (as_json and not sys.stdout.isatty())
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[ProgressCallback]:
+    if not enabled:
+        yield lambda stage, done, total: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+@contextmanager
+def _takeout_client(path: Path) -> Iterator[GmailClient]:
+    """Serve a Takeout export from a temporary in-process sandbox."""
+    from assistant.sandbox.loading import load_mailbox
+    from assistant.sandbox.server import SandboxServer
+    from assistant.sandbox.store import MailStore
+
+    with tempfile.TemporaryDirectory(prefix="assistant-takeout-") as folder:
+        store = MailStore(str(Path(folder) / "mailbox.db"))
+        report = load_mailbox(store, path)
+        for name, reason in report.kept_raw:
+            click.echo(f"Kept {name} as raw bytes: {reason}", err=True)
+        owner = store.guess_user_email()
+        if owner:
+            store.set_user_email(owner)
+        with SandboxServer(store) as server:
+            yield GmailClient.connect(server.url)
+        store.close()
+
+
+def _print_table(results: Sequence[CheckedInvoice]) -> None:
+    console = Console()
+    if not results:
+        console.print("No unpaid invoices to check.")
+        return
+    table = Table(title="Sent check")
+    for column in ("Invoice", "Client", "Status", "Reason"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        table.add_row(
+            result.invoice.number,
+            result.invoice.client,
+            result.evidence.status,
+            result.evidence.detail,
+        )
+    console.print(table)
