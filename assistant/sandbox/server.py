@@ -366,12 +366,24 @@ class SandboxApp:
 
 
 def _api_request(request: Request) -> ApiRequest:
+    method = request.method
+    args = MultiDict(request.args.items(multi=True))
+    body = request.get_data()
+    override = request.headers.get("X-HTTP-Method-Override", "").upper()
+    if method == "POST" and override == "GET":
+        # google-api-python-client turns a GET whose URL is longer than 2,048
+        # characters into a POST carrying the query as a form body, with this
+        # header; Google's front end serves it as the GET (googleapiclient/http.py,
+        # HttpRequest.execute, MAX_URI_LENGTH).
+        method = "GET"
+        args.update(MultiDict(_parse_query(body.decode("utf-8", "replace"))))
+        body = b""
     return ApiRequest(
-        method=request.method,
+        method=method,
         path=request.path,
-        args=MultiDict(request.args.items(multi=True)),
+        args=args,
         headers={k.lower(): v for k, v in request.headers.items()},
-        body=request.get_data(),
+        body=body,
         base_url=_base_url(request),
     )
 

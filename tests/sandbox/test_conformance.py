@@ -224,6 +224,23 @@ def test_list_messages_with_query_and_labels(service: Any) -> None:
     assert len(by_label["messages"]) == 3
 
 
+def test_long_query_sent_as_method_override(service: Any) -> None:
+    # google-api-python-client sends a GET longer than 2,048 characters as a
+    # POST with X-HTTP-Method-Override: GET and the query as a form body
+    # (googleapiclient/http.py, MAX_URI_LENGTH); Gmail serves it as the GET.
+    wanted = send(service, compose("Invoice 2026-042"))
+    send(service, compose("Lunch on Friday"))
+    padding = " OR ".join(f'"absent-term-{n}"' for n in range(200))
+    query = f"subject:invoice ({padding} OR 2026-042)"
+
+    request = service.users().messages().list(userId="me", q=query)
+    found = request.execute()
+
+    assert request.method == "POST"
+    assert_valid("ListMessagesResponse", found)
+    assert [m["id"] for m in found["messages"]] == [wanted["id"]]
+
+
 def test_list_messages_pages(service: Any) -> None:
     ids = {send(service, compose(f"Invoice {n}"))["id"] for n in range(3)}
     page = service.users().messages().list(userId="me", maxResults=2).execute()
