@@ -23,22 +23,70 @@ import json
 import logging
 import random
 import time
-from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
 import httplib2
-from google.auth.exceptions import RefreshError, TransportError
+from google.auth.exceptions import RefreshError
 from googleapiclient.discovery import build_from_document
 from googleapiclient.errors import HttpError
 from googleapiclient.http import MediaIoBaseUpload
 
 from assistant.auth import auth_error_from_refresh
 from assistant.errors import GmailError
+from assistant.quota_pacing import (
+    DEFAULT_SAFETY_MARGIN,
+    DEFAULT_UNITS_PER_MINUTE,
+    QUOTA_UNITS,
+    QUOTA_WINDOW_SECONDS,
+    UNLISTED_METHOD_UNITS,
+    QuotaPacer,
+    short_method_id,
+)
+from assistant.retry import (
+    CONNECTION_ERRORS,
+    NON_IDEMPOTENT_METHODS,
+    RATE_LIMIT_REASONS,
+    RETRYABLE_STATUSES,
+    Failure,
+    RetryPolicy,
+    describe_failure,
+)
+
+# Pacing and retry names stay importable from here, where callers found them.
+__all__ = [
+    "BATCH_MAX_CALLS",
+    "CONNECTION_ERRORS",
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_SAFETY_MARGIN",
+    "DEFAULT_UNITS_PER_MINUTE",
+    "GMAIL_ROOT_URL",
+    "MEDIA_UPLOAD_THRESHOLD",
+    "NON_IDEMPOTENT_METHODS",
+    "QUOTA_UNITS",
+    "QUOTA_WINDOW_SECONDS",
+    "RATE_LIMIT_REASONS",
+    "RETRYABLE_STATUSES",
+    "UNLISTED_METHOD_UNITS",
+    "BatchEntry",
+    "Failure",
+    "GmailClient",
+    "HistoryExpired",
+    "OutcomeUnknown",
+    "PostOnceHttp",
+    "QuotaPacer",
+    "Resource",
+    "RetryPolicy",
+    "build_service",
+    "decode_base64url",
+    "describe_failure",
+    "discovery_document",
+    "sandbox_document",
+    "short_method_id",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -142,223 +190,6 @@ def build_service(
 
         transport = google_auth_httplib2.AuthorizedHttp(credentials, http=transport)
     return build_from_document(document, http=transport)
-
-
-# -- quota ------------------------------------------------------------------
-
-# Quota units per call, from Gmail's "Usage limits" page
-# (https://developers.google.com/workspace/gmail/api/reference/quota), keyed by
-# the method id without its "gmail.users." prefix.
-QUOTA_UNITS: Mapping[str, int] = {
-    "drafts.create": 10,
-    "drafts.delete": 10,
-    "drafts.get": 5,
-    "drafts.list": 5,
-    "drafts.send": 100,
-    "drafts.update": 15,
-    "getProfile": 1,
-    "history.list": 2,
-    "labels.create": 5,
-    "labels.delete": 5,
-    "labels.get": 1,
-    "labels.list": 1,
-    "labels.update": 5,
-    "messages.attachments.get": 5,
-    "messages.batchDelete": 50,
-    "messages.batchModify": 50,
-    "messages.delete": 10,
-    "messages.get": 5,
-    "messages.import": 25,
-    "messages.insert": 25,
-    "messages.list": 5,
-    "messages.modify": 5,
-    "messages.send": 100,
-    "messages.trash": 5,
-    "messages.untrash": 5,
-    "settings.sendAs.get": 1,
-    "settings.sendAs.list": 1,
-    # NOTE: the threads rows were not in the copy of the page checked; these
-    # are the values other Gmail clients quote for them.
-    "threads.get": 10,
-    "threads.list": 10,
-    "threads.modify": 10,
-}
-# Charged for a method missing above, on the side of caution.
-UNLISTED_METHOD_UNITS = 10
-
-# Gmail allows 15,000 units per user per minute (same page). The default budget
-# stays well below that, because other apps the user signed in to draw on the
-# same per-user limit.
-DEFAULT_UNITS_PER_MINUTE = 6_000
-DEFAULT_SAFETY_MARGIN = 0.1
-QUOTA_WINDOW_SECONDS = 60.0
-
-
-def short_method_id(method_id: str) -> str:
-    """Turn "gmail.users.messages.get" into "messages.get", the quota page's name."""
-    return method_id.removeprefix("gmail.").removeprefix("users.")
-
-
-class QuotaPacer:
-    """Keeps calls under a quota-unit budget per sliding 60-second window.
-
-    ``charge`` waits, through the injected ``sleep``, until the calls fit. A
-    batch is charged as one group, because Gmail receives all of its calls at
-    once. ``clock`` returns monotonic seconds. Not thread-safe.
-    """
-
-    def __init__(
-        self,
-        units_per_minute: int = DEFAULT_UNITS_PER_MINUTE,
-        *,
-        safety_margin: float = DEFAULT_SAFETY_MARGIN,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        units: Mapping[str, int] = QUOTA_UNITS,
-    ) -> None:
-        if units_per_minute < 1:
-            raise ValueError(
-                f"quota units per minute must be at least 1, got {units_per_minute}"
-            )
-        if not 0.0 <= safety_margin < 1.0:
-            raise ValueError(f"safety margin must be in [0, 1), got {safety_margin}")
-        self.budget = max(1, int(units_per_minute * (1.0 - safety_margin)))
-        self._clock = clock
-        self._sleep = sleep
-        self._units = units
-        self._spent: deque[tuple[float, int]] = deque()
-        self.waited_seconds = 0.0
-
-    def cost(self, method: str) -> int:
-        return self._units.get(short_method_id(method), UNLISTED_METHOD_UNITS)
-
-    def charge(self, methods: Sequence[str]) -> None:
-        """Wait until the calls fit in the budget, then record them as spent now.
-
-        A group dearer than the whole budget goes out once the window is empty.
-        """
-        units = sum(self.cost(method) for method in methods)
-        while True:
-            now = self._clock()
-            self._forget_before(now - QUOTA_WINDOW_SECONDS)
-            used = sum(amount for _, amount in self._spent)
-            if used + units <= self.budget or not self._spent:
-                self._spent.append((now, units))
-                return
-            wait = self._seconds_until_room(used, units, now)
-            logger.debug(
-                "Pacing Gmail calls: waiting %.1f s to stay under %d quota units a minute",
-                wait,
-                self.budget,
-            )
-            self.waited_seconds += wait
-            self._sleep(wait)
-
-    def _forget_before(self, moment: float) -> None:
-        while self._spent and self._spent[0][0] <= moment:
-            self._spent.popleft()
-
-    def _seconds_until_room(self, used: int, units: int, now: float) -> float:
-        for moment, amount in self._spent:
-            used -= amount
-            if used + units <= self.budget:
-                # Just past the moment this entry leaves the window.
-                return max(moment + QUOTA_WINDOW_SECONDS - now, 0.0) + 0.001
-        return QUOTA_WINDOW_SECONDS
-
-
-# -- retries ----------------------------------------------------------------
-
-# A send whose response is lost may have been delivered, so these are never
-# retried; the caller checks the Sent folder instead.
-NON_IDEMPOTENT_METHODS = frozenset({"messages.send", "drafts.send"})
-
-# Gmail's "Resolve errors" guide
-# (https://developers.google.com/workspace/gmail/api/guides/handle-errors)
-# tells clients to retry 429 and 5xx with exponential backoff, and also 403
-# with reason rateLimitExceeded or userRateLimitExceeded.
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
-
-# A connection dropped, reset or timed out, or a name lookup failed.
-CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
-    ConnectionError,
-    TimeoutError,
-    http.client.HTTPException,
-    httplib2.ServerNotFoundError,
-    TransportError,
-)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter, for a bounded number of attempts."""
-
-    max_attempts: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 32.0
-
-    def delay(self, retry_number: int, rng: random.Random) -> float:
-        """Return a random wait in [0, min(max_delay, base_delay * 2**(n-1))]."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
-        return rng.uniform(0.0, ceiling)
-
-
-@dataclass(frozen=True)
-class Failure:
-    """The failure of one call, reduced to what the retry decision needs."""
-
-    status: int | None
-    reason: str | None
-    message: str
-    retryable: bool
-    retry_after: float | None = None
-
-    @property
-    def label(self) -> str:
-        if self.status is None:
-            return self.message
-        return f"HTTP {self.status}" + (f" {self.reason}" if self.reason else "")
-
-
-def describe_failure(exc: BaseException) -> Failure:
-    """Classify an HttpError or connection error for retrying and reporting."""
-    if isinstance(exc, HttpError):
-        status = getattr(exc.resp, "status", None)
-        reason = _error_reason(exc)
-        retryable = status in RETRYABLE_STATUSES or (
-            status == 403 and reason in RATE_LIMIT_REASONS
-        )
-        return Failure(
-            status=int(status) if status is not None else None,
-            reason=reason,
-            message=str(getattr(exc, "reason", "") or exc),
-            retryable=retryable or status is None,
-            retry_after=_retry_after(exc),
-        )
-    return Failure(
-        status=None,
-        reason="connectionLost",
-        message=f"connection lost ({exc.__class__.__name__}: {exc})",
-        retryable=True,
-    )
-
-
-def _error_reason(exc: HttpError) -> str | None:
-    details = getattr(exc, "error_details", None)
-    if isinstance(details, list):
-        for detail in details:
-            if isinstance(detail, Mapping) and detail.get("reason"):
-                return str(detail["reason"])
-    return None
-
-
-def _retry_after(exc: HttpError) -> float | None:
-    value = (getattr(exc, "resp", None) or {}).get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None  # An HTTP date; the backoff delay applies instead.
 
 
 class HistoryExpired(GmailError):
