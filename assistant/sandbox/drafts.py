@@ -94,8 +94,16 @@ class DraftOperations(MessageOperations):
                 "SELECT raw FROM messages WHERE seq = ?", (draft.seq,)
             ).fetchone()
             content = raw if raw is not None else bytes(row[0])
+            # NOTE: a draft that started its own thread is sent into that same
+            # thread: Gmail returns the draft's threadId for the sent message
+            # (observed behaviour; the reference does not state it).
+            others = self._conn.execute(
+                "SELECT COUNT(*) FROM messages WHERE thread_id = ? AND seq != ?",
+                (draft.thread_id, draft.seq),
+            ).fetchone()[0]
+            keep = draft.thread_id if not others and thread_id in (None, draft.thread_id) else None
             self._delete(draft)
-            stored = self._send(content, thread_id or draft.thread_id)
+            stored = self._send(content, thread_id or draft.thread_id, continue_thread=keep)
         logger.info("draft %s sent as message %s", draft_id, stored.id)
         return stored.minimal()
 

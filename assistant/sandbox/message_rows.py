@@ -97,6 +97,7 @@ class MessageRows(LabelOperations, HistoryOperations):
         thread_by_headers: bool = False,
         date_from_header: bool | None = None,
         draft_id: str | None = None,
+        continue_thread: str | None = None,
         _on_unparsed: Callable[[str], None] | None = None,
     ) -> _Stored:
         labels = list(dict.fromkeys(label_ids))
@@ -104,7 +105,9 @@ class MessageRows(LabelOperations, HistoryOperations):
         summary = self._summarize_or_none(raw, _on_unparsed)
         message_id = self._next_message_id()
 
-        if gmail_thread_key:
+        if continue_thread:
+            chosen_thread: str | None = continue_thread
+        elif gmail_thread_key:
             chosen_thread = ids.thread_id_for_gmail_key(gmail_thread_key)
         else:
             chosen_thread = self._choose_thread(summary, thread_id, thread_by_headers)

@@ -34,7 +34,9 @@ class MessageOperations(MessageRows):
         logger.info("message %s sent in thread %s", stored.id, stored.thread_id)
         return stored.minimal()
 
-    def _send(self, raw: bytes, thread_id: str | None) -> _Stored:
+    def _send(
+        self, raw: bytes, thread_id: str | None, continue_thread: str | None = None
+    ) -> _Stored:
         # NOTE: Gmail writes Message-IDs such as <CA...@mail.gmail.com>; the
         # sandbox marks its own with the sandbox.local domain.
         completed = mf.add_missing_headers(
@@ -50,7 +52,11 @@ class MessageOperations(MessageRows):
             # Gmail returns 400 "Recipient address required" for mail without To, Cc or Bcc.
             raise InvalidArgument("Recipient address required")
         return self._insert(
-            completed, label_ids=["SENT"], thread_id=thread_id, date_from_header=False
+            completed,
+            label_ids=["SENT"],
+            thread_id=thread_id,
+            date_from_header=False,
+            continue_thread=continue_thread,
         )
 
     def insert_message(

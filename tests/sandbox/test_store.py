@@ -393,6 +393,18 @@ def test_draft_lifecycle(store: MailStore, clock: SandboxClock) -> None:
         store.update_draft(draft["id"], mail())
 
 
+def test_lone_draft_keeps_thread_when_sent(store: MailStore) -> None:
+    # A draft that started its own thread is sent into that thread: drafts.send
+    # returns a Message whose threadId is the draft's (observed Gmail behaviour).
+    draft = store.create_draft(mail("URGENT: invoice 7 is overdue"))
+
+    sent = store.send_draft(draft["id"])
+
+    assert sent["threadId"] == draft["message"]["threadId"]
+    thread = store.thread_resource(sent["threadId"], "minimal")
+    assert [m["id"] for m in thread["messages"]] == [sent["id"]]
+
+
 def test_draft_reply_sent_into_thread(store: MailStore) -> None:
     invoice = store.send_message(mail(msgid="inv7@x"))
     draft = store.create_draft(
