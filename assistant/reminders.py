@@ -18,6 +18,7 @@ in Sent after a crash even if Gmail replaced its Message-ID.
 
 from __future__ import annotations
 
+import builtins
 import json
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -185,7 +186,7 @@ class ReminderBook:
         )
         return tuple(r["invoice_number"] for r in rows)
 
-    def list(self, statuses: Iterable[str] | None = None) -> list[Reminder]:
+    def list(self, statuses: Iterable[str] | None = None) -> builtins.list[Reminder]:
         """Return reminders, by planned send time, optionally of some statuses."""
         sql = "SELECT * FROM reminders"
         params: list[Any] = []
@@ -196,7 +197,7 @@ class ReminderBook:
         rows = list(self.db.query(sql + " ORDER BY planned_send_at, uid", params))
         return [_from_row(r, self._numbers(r["uid"])) for r in rows]
 
-    def for_invoice(self, number: str) -> list[Reminder]:
+    def for_invoice(self, number: str) -> builtins.list[Reminder]:
         rows = self.db.query(
             "SELECT reminder_uid FROM reminder_invoices WHERE invoice_number = ?", [number]
         )
