@@ -314,6 +314,12 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("digest.enabled", True, "Send yourself a daily digest.", _boolean),
     Setting(
+        "digest.send_after",
+        "07:00",
+        "Earliest time of day (HH:MM, your time zone) for the daily digest.",
+        _clock_time,
+    ),
+    Setting(
         "drafts.horizon_days",
         7,
         "Days ahead for which reminder drafts are prepared.",

@@ -185,11 +185,87 @@ def create_attention_table(db: Database) -> None:
     create(db)
 
 
+def create_stopping_tables(db: Database) -> None:
+    """Create what stops chasing: holds, payments, the inbox cursor and digests.
+
+    ``chase_holds`` keeps why an invoice must not be chased: a client's reply
+    or a bounce (``until`` NULL, until the user resumes) or an automatic reply
+    stating a return date (``until`` that date, inclusive). ``payments`` keeps
+    each payment recorded, with the reference a bank export gives it.
+    ``inbox_state`` keeps the history id the inbox was last read up to, and
+    ``inbox_messages`` each Gmail message already classified. ``digests``
+    keeps one row per day a digest was sent or attempted, in the user's zone.
+    """
+    db.execute(
+        """
+        CREATE TABLE chase_holds (
+            invoice_number TEXT NOT NULL,
+            reason TEXT NOT NULL CHECK (reason IN ('reply', 'bounce', 'auto_reply')),
+            message_id TEXT NOT NULL,      -- Gmail message id
+            detail TEXT NOT NULL DEFAULT '',
+            until TEXT,                    -- ISO date, inclusive; NULL: until resumed
+            created_at TEXT NOT NULL,
+            cleared_at TEXT,
+            PRIMARY KEY (invoice_number, reason, message_id)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE payments (
+            id INTEGER PRIMARY KEY,
+            invoice_number TEXT NOT NULL,
+            amount TEXT NOT NULL,          -- exact decimal
+            currency TEXT NOT NULL,
+            paid_on TEXT NOT NULL,         -- ISO date
+            reference TEXT,
+            source TEXT NOT NULL,          -- cli, import
+            recorded_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX payments_invoice ON payments (invoice_number)")
+    db.execute(
+        """
+        CREATE TABLE inbox_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            account TEXT NOT NULL,
+            history_id TEXT NOT NULL,
+            scanned_at TEXT NOT NULL,      -- UTC ISO 8601 of the last read
+            full_scan_at TEXT              -- UTC ISO 8601 of the last search by q
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE inbox_messages (
+            message_id TEXT PRIMARY KEY,   -- Gmail message id
+            thread_id TEXT,
+            outcome TEXT NOT NULL,         -- reply, automatic, bounce, payment, ignored
+            invoice_numbers TEXT NOT NULL DEFAULT '[]',
+            processed_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE digests (
+            day TEXT PRIMARY KEY,          -- ISO date in the user's time zone
+            status TEXT NOT NULL CHECK (status IN ('sending', 'sent', 'unknown')),
+            message_id TEXT,
+            item_count INTEGER NOT NULL DEFAULT 0,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     create_ledger_tables,
     create_mail_cache_tables,
     create_reminder_tables,
     create_attention_table,
+    create_stopping_tables,
 ]
 
 
