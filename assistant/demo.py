@@ -34,6 +34,7 @@ from assistant.sandbox.loading import load_mailbox
 from assistant.sandbox.server import SandboxServer
 from assistant.sandbox.store import MailStore
 from assistant.status import StatusReport, status_report
+from assistant.stopping import record_paid
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class DemoRun:
     server: SandboxServer
     store: MailStore
     status: StatusReport | None = None
+    config: Config | None = None
     passes: list[PassReport] = field(default_factory=list)
 
     @property
@@ -170,6 +172,7 @@ def run_demo(workdir: Path, say: Say) -> DemoRun:
     run = DemoRun(workdir, db_path, config_path, state_path, server, store)
     clock = SimulatedClock(START)
     config = write_demo_config(config_path)
+    run.config = config
     ledger = Ledger.open(db_path, clock)
     gmail = GmailClient.connect(server.url)
     try:
@@ -223,9 +226,7 @@ def _play(
                 )
                 say("You confirm the payment, as you would with"
                     " 'assistant paid INV-2026-001'; its chase ends.")
-                paid = ledger.get_invoice("INV-2026-001")
-                assert paid is not None
-                ledger.record_payment("INV-2026-001", paid.balance, arrival.at.date())
+                record_paid(ledger, "INV-2026-001", arrival.at.date(), None)
 
     run.status = status_report(ledger, config, clock)
     say(f"{clock.now():%A %d %B %Y}: three weeks later, the final status.")

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.table import Table
 
 from assistant import paths
 from assistant.cli import AppContext, cli
 from assistant.demo import DemoRun, run_demo
-from assistant.status import StatusReport
+from assistant.cli.status_commands import print_report
 
 
 @cli.command("demo")
@@ -42,8 +41,8 @@ def demo_command(app: AppContext, workdir: Path | None, serve: bool | None) -> N
     console = Console(highlight=False)
     run = run_demo(folder, lambda text: console.print(text, soft_wrap=True))
     try:
-        if run.status is not None:
-            _print_status(console, run.status)
+        if run.status is not None and run.config is not None:
+            print_report(run.status, run.config, console)
         _print_where(console, run)
         if serve if serve is not None else sys.stdin.isatty():
             console.print("The sandbox keeps running for these commands; Ctrl-C stops it.")
@@ -53,23 +52,6 @@ def demo_command(app: AppContext, workdir: Path | None, serve: bool | None) -> N
                 pass
     finally:
         run.close()
-
-
-def _print_status(console: Console, report: StatusReport) -> None:
-    table = Table(title="Final status")
-    for column in ("Invoice", "Client", "Due", "Check", "Stage", "Next action", "Needs you"):
-        table.add_column(column, overflow="fold")
-    for row in report.invoices:
-        table.add_row(
-            row.number,
-            row.client,
-            f"{row.amount_due} {row.currency}",
-            row.check_status,
-            row.stage or "-",
-            row.next_action or "-",
-            "; ".join(row.needs_user) or "-",
-        )
-    console.print(table)
 
 
 def _print_where(console: Console, run: DemoRun) -> None:

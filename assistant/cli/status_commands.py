@@ -38,11 +38,11 @@ def status_command(app: AppContext, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report_json(report), indent=2))
     else:
-        _print_report(report, config)
+        print_report(report, config, Console())
 
 
-def _print_report(report: StatusReport, config: Config) -> None:
-    console = Console()
+def print_report(report: StatusReport, config: Config, console: Console) -> None:
+    """Print the aging table, the invoice table and the items that need the user."""
     language = config.user.language
     if not report.invoices:
         console.print("No unpaid invoices.")
@@ -70,11 +70,12 @@ def _invoice_table(report: StatusReport, config: Config) -> Table:
     zone = ZoneInfo(config.user.timezone)
     table = Table(title=f"Unpaid invoices (times in {zone.key})")
     table.add_column("Invoice", no_wrap=True)
-    table.add_column("Client", overflow="fold")
-    table.add_column("Amount due", no_wrap=True)
-    table.add_column("Sent", no_wrap=True)
-    table.add_column("Stage", no_wrap=True)
-    table.add_column("Next action", overflow="fold", ratio=1)
+    # Minimum widths that still fit an 80-column terminal with the borders.
+    table.add_column("Client", overflow="fold", min_width=8)
+    table.add_column("Amount due", overflow="fold", min_width=10)
+    table.add_column("Sent", overflow="fold", min_width=6)
+    table.add_column("Stage", overflow="fold", min_width=6)
+    table.add_column("Next action", overflow="fold", min_width=14)
     for row in report.invoices:
         amount = format_amount(row.amount_due, row.currency, config.user.language)
         amount += f"\ndue {row.due_date.isoformat()}"
