@@ -117,6 +117,25 @@ def _arrivals() -> list[ArrivingMail]:
     ]
 
 
+class QuotaTime:
+    """Monotonic seconds for quota pacing that follow the simulated clock.
+
+    The client's pacer and the sandbox's quota window both read it, so three
+    simulated weeks spread their quota over three weeks instead of making the
+    pacer wait in real time. A pacer's wait moves it forward too.
+    """
+
+    def __init__(self, clock: SimulatedClock):
+        self._clock = clock
+        self._waited = 0.0
+
+    def __call__(self) -> float:
+        return self._clock.now().timestamp() + self._waited
+
+    def sleep(self, seconds: float) -> None:
+        self._waited += max(seconds, 0.0)
+
+
 def write_demo_config(path: Path) -> Config:
     """Write the sample consultant's settings; return the loaded config."""
     answers = {
@@ -135,7 +154,9 @@ def write_demo_config(path: Path) -> Config:
     return config_module.save_answers(path, answers, options)
 
 
-def start_sandbox(workdir: Path) -> tuple[MailStore, SandboxServer, Path]:
+def start_sandbox(
+    workdir: Path, quota_time: Callable[[], float]
+) -> tuple[MailStore, SandboxServer, Path]:
     """Load the sample mailbox into a sandbox kept in ``workdir``; start serving it."""
     state_path = workdir / "mailbox.db"
     clock = SandboxClock()
@@ -144,7 +165,7 @@ def start_sandbox(workdir: Path) -> tuple[MailStore, SandboxServer, Path]:
     mailbox_path = Path(demo_data.__file__).parent / "data" / demo_data.MAILBOX_FILE
     load_mailbox(store, mailbox_path, owner=demo_data.OWNER)
     store.set_user_email(demo_data.OWNER)
-    server = SandboxServer(store, clock=clock).start()
+    server = SandboxServer(store, clock=clock, quota_clock=quota_time).start()
     return store, server, state_path
 
 
@@ -168,13 +189,14 @@ def run_demo(workdir: Path, say: Say) -> DemoRun:
 
     say("Starting a local Gmail sandbox on 127.0.0.1 with Rivera Consulting's mailbox,"
         " loaded from a Gmail Takeout export that ships with the assistant.")
-    store, server, state_path = start_sandbox(workdir)
-    run = DemoRun(workdir, db_path, config_path, state_path, server, store)
     clock = SimulatedClock(START)
+    quota_time = QuotaTime(clock)
+    store, server, state_path = start_sandbox(workdir, quota_time)
+    run = DemoRun(workdir, db_path, config_path, state_path, server, store)
     config = write_demo_config(config_path)
     run.config = config
     ledger = Ledger.open(db_path, clock)
-    gmail = GmailClient.connect(server.url)
+    gmail = GmailClient.connect(server.url, clock=quota_time, sleep=quota_time.sleep)
     try:
         _play(run, ledger, gmail, config, clock, say)
     finally:
