@@ -103,7 +103,7 @@ class AttentionList:
             )
             if existing:
                 return False
-            self.db["attention"].insert(
+            self.db.table("attention").insert(
                 {
                     "kind": kind,
                     "key": key,

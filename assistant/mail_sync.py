@@ -107,7 +107,7 @@ class MailCache:
     def put(self, message_id: str, **values: Any) -> None:
         existing = self.get(message_id) or {}
         row = {**existing, **values, "account": self.account, "message_id": message_id}
-        self.db["mail_cache"].upsert(row, pk=("account", "message_id"))
+        self.db.table("mail_cache").upsert(row, pk=("account", "message_id"))
 
     def drop(self, message_id: str) -> None:
         self.db.execute(
@@ -124,7 +124,7 @@ class MailCache:
 
     def save_state(self, **values: Any) -> None:
         row = {**(self.state() or {}), **values, "account": self.account}
-        self.db["mail_sync_state"].upsert(row, pk="account")
+        self.db.table("mail_sync_state").upsert(row, pk="account")
 
 
 def targets_fingerprint(targets: Sequence[InvoiceTarget]) -> str:
@@ -280,8 +280,10 @@ class MailReader:
         self, messages: Sequence[MailboxMessage], numbers: Sequence[str]
     ) -> None:
         wanted = [(m, a) for m in messages for a in needs_attachment_text(m, numbers)]
-        wanted = [(m, a) for m, a in wanted if (m.is_sent or m.is_draft) and a.attachment_id]
+        wanted = [(m, a) for m, a in wanted if m.is_sent or m.is_draft]
         for done, (message, attachment) in enumerate(wanted, start=1):
+            if attachment.attachment_id is None:
+                continue
             data = self.client.get_attachment(message.message_id, attachment.attachment_id)
             attachment.text = extract_pdf_text(data, name=attachment.filename)
             row = self.cache.get(message.message_id) or {}

@@ -226,9 +226,9 @@ class ReminderBook:
                         f" {reminder.stage}; it is never drafted twice"
                     )
             stored = replace(reminder, created_at=reminder.created_at or self._now())
-            self.db["reminders"].insert(_to_row(stored))
+            self.db.table("reminders").insert(_to_row(stored))
             for number in reminder.invoice_numbers:
-                self.db["reminder_invoices"].insert(
+                self.db.table("reminder_invoices").insert(
                     {
                         "reminder_uid": reminder.uid,
                         "invoice_number": number,
@@ -253,7 +253,7 @@ class ReminderBook:
                 if old_row[name] != new_row[name]
             }
             if diff:
-                self.db["reminders"].update(uid, {k: new_row[k] for k in diff})
+                self.db.table("reminders").update(uid, {k: new_row[k] for k in diff})
                 self._log("reminder", uid, diff, source)
         return updated
 
