@@ -10,6 +10,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 
 logger = logging.getLogger(__name__)
 
@@ -132,4 +133,23 @@ class QuotaPacer:
                 # Just past the moment this entry leaves the window.
                 return max(moment + QUOTA_WINDOW_SECONDS - now, 0.0) + 0.001
         return QUOTA_WINDOW_SECONDS
+
+
+class SimulatedQuotaTime:
+    """Seconds for pacing that follow a simulated clock, for ``--now`` runs.
+
+    The sandbox counts its quota window in simulated time while its mail clock
+    is set, so the client's pacer must count the same way; waiting only moves
+    this clock forward, never the simulated one, and never sleeps for real.
+    """
+
+    def __init__(self, now: Callable[[], datetime]):
+        self._now = now
+        self._waited = 0.0
+
+    def __call__(self) -> float:
+        return self._now().timestamp() + self._waited
+
+    def sleep(self, seconds: float) -> None:
+        self._waited += max(seconds, 0.0)
 

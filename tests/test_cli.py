@@ -67,6 +67,17 @@ def test_now_rejects_time_without_offset(tmp_path: Path) -> None:
     assert "2026-03-02T05:00:00" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "url", ["notaurl", "https://gmail.googleapis.com/", "http://192.0.2.10:8025/", "http://127.0.0.1/"]
+)
+def test_gmail_url_must_be_local_sandbox(tmp_path: Path, url: str) -> None:
+    result = _run("--db", str(tmp_path / "l.db"), "--gmail-url", url, "check")
+
+    assert result.returncode == 2
+    assert url in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_check_takeout_without_sign_in(tmp_path: Path) -> None:
     data = Path(demo_data.__file__).parent / "data"
     db = str(tmp_path / "ledger.db")

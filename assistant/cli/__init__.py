@@ -7,11 +7,13 @@ Commands live in the sibling modules, each a thin shell over one core function.
 from __future__ import annotations
 
 import importlib
+import ipaddress
 import logging
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 
@@ -20,6 +22,7 @@ from assistant.auth import install_token_log_filter
 from assistant.clock import Clock, SimulatedClock, SystemClock, parse_instant
 from assistant.errors import AssistantError, UsageError
 from assistant.gmail import GmailClient
+from assistant.quota_pacing import SimulatedQuotaTime
 
 
 @dataclass
@@ -44,13 +47,32 @@ class AppContext:
         messages created by this command carry the simulated time.
         """
         if self.gmail_url is not None:
-            client = GmailClient.connect(self.gmail_url)
-            if self.simulated_now is not None:
-                client.sandbox_set_clock(self.simulated_now)
+            if self.simulated_now is None:
+                return GmailClient.connect(self.gmail_url)
+            pacing = SimulatedQuotaTime(self.clock.now)
+            client = GmailClient.connect(self.gmail_url, clock=pacing, sleep=pacing.sleep)
+            client.sandbox_set_clock(self.simulated_now)
             return client
         from assistant.auth import load_credentials
 
         return GmailClient.connect(credentials=load_credentials())
+
+
+def _check_sandbox_url(url: str) -> str:
+    """Return ``url`` ending in '/' if it names a sandbox on this machine."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    loopback = host == "localhost"
+    try:
+        loopback = loopback or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    if parts.scheme != "http" or not loopback or parts.port is None:
+        raise UsageError(
+            f"invalid --gmail-url {url!r}: give the sandbox's address, such as "
+            "http://127.0.0.1:8025/ as printed by 'assistant sandbox serve'"
+        )
+    return url if url.endswith("/") else url + "/"
 
 
 def _parse_now(value: str | None, gmail_url: str | None) -> datetime | None:
@@ -111,8 +133,8 @@ def cli(
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     install_token_log_filter()
-    if gmail_url is not None and not gmail_url.endswith("/"):
-        gmail_url += "/"
+    if gmail_url is not None:
+        gmail_url = _check_sandbox_url(gmail_url)
     simulated_now = _parse_now(now_text, gmail_url)
     clock: Clock = SimulatedClock(simulated_now) if simulated_now else SystemClock()
     ctx.obj = AppContext(

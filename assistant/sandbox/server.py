@@ -432,6 +432,23 @@ class _RequestHandler(WSGIRequestHandler):
         logger.debug("werkzeug %s: " + message, type, *args)
 
 
+def quota_time(clock: SandboxClock) -> Callable[[], float]:
+    """Return the seconds the quota window counts in: the mail clock's when simulated.
+
+    A client that plays simulated weeks (``--now`` and ``run --until``) spends
+    its quota over simulated minutes, so the window follows the simulated
+    clock then, and real time otherwise. Both are epoch seconds, so switching
+    between them never leaves charges stranded in the window's future.
+    """
+
+    def now() -> float:
+        if clock.simulated:
+            return clock.now().timestamp()
+        return time.time()
+
+    return now
+
+
 class SandboxServer:
     """A threaded Gmail sandbox on a loopback port, for tests and the CLI.
 
@@ -449,7 +466,7 @@ class SandboxServer:
         quota_per_minute: int = DEFAULT_QUOTA_PER_MINUTE,
         fail_rate: float = 0.0,
         seed: int | None = None,
-        quota_clock: Callable[[], float] = time.monotonic,
+        quota_clock: Callable[[], float] | None = None,
     ) -> None:
         if host not in LOOPBACK_HOSTS:
             raise SandboxError(
@@ -463,7 +480,7 @@ class SandboxServer:
         self.port = port
         self.api = GmailApi(
             store,
-            quota=QuotaMeter(quota_per_minute, clock=quota_clock),
+            quota=QuotaMeter(quota_per_minute, clock=quota_clock or quota_time(clock)),
             faults=FaultInjector(fail_rate, seed=seed),
             tokens=TokenAuthority(),
         )

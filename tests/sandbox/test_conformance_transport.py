@@ -295,6 +295,37 @@ def test_quota_exceeded_answers_429(
     )
 
 
+def test_quota_window_follows_simulated_clock(
+    start_sandbox: Callable[..., SandboxServer],
+) -> None:
+    # While the mail clock is simulated, a client playing simulated weeks
+    # spends quota per simulated minute, so the window follows that clock.
+    server = start_sandbox(quota_per_minute=250)
+    set_clock(server, "2026-03-02T05:00:00Z")
+    client = build_service(server.url)
+    body = {"raw": b64url(compose())}
+    for _ in range(2):
+        client.users().messages().send(userId="me", body=body).execute()
+    with pytest.raises(HttpError) as caught:
+        client.users().messages().send(userId="me", body=body).execute()
+    assert caught.value.status_code == 429
+
+    set_clock(server, "2026-03-02T05:01:01Z")
+    sent = client.users().messages().send(userId="me", body=body).execute()
+
+    assert sent["labelIds"] == ["SENT"]
+
+
+def set_clock(server: SandboxServer, now: str) -> None:
+    response, _ = httplib2.Http().request(
+        server.url + "sandbox/clock",
+        method="POST",
+        body=json.dumps({"now": now}),
+        headers={"content-type": "application/json"},
+    )
+    assert response.status == 200
+
+
 def test_quota_counts_batch_calls_one_by_one(
     start_sandbox: Callable[..., SandboxServer],
 ) -> None:
