@@ -21,6 +21,7 @@ from assistant.errors import InputError, UsageError
 from assistant.money import ParsedAmount, parse_amount, validate_currency
 
 HEADER_SEARCH_ROWS = 15  # report exports put a title block above the header
+_REQUIRED_FIELDS = {"number", "client", "issue_date", "amount", "line_amount"}
 
 
 @dataclass(frozen=True)
@@ -114,25 +115,22 @@ def parse_column_map(pairs: Iterable[str]) -> dict[str, str]:
 
 
 def resolve_columns(
-    headers: Sequence[str], user_map: Mapping[str, str]
+    headers: Sequence[str], user_map: Mapping[str, str], file_name: str = "the file"
 ) -> tuple[str, dict[int, str], formats.ExportLayout | None]:
-    """Map column positions to fields from the detected layout and ``--map``."""
+    """Map column positions to fields from the detected layout and ``--map``.
+
+    ``file_name`` starts every error message, so the user knows which file to fix.
+    """
     layout = formats.detect_layout(headers)
     normalized = [formats.normalize_header(h) for h in headers]
     missing = [column for column in user_map if column not in normalized]
     if missing:
         raise UsageError(
-            f"--map names column(s) not in the file: {', '.join(missing)}; "
+            f"--map names column(s) not in {file_name}: {', '.join(missing)}; "
             f"the file has: {', '.join(h for h in headers if h)}"
         )
     if layout is None and not user_map:
-        raise InputError(
-            "unrecognised header row: "
-            + ", ".join(h for h in headers if h)
-            + "; use the "
-            "plain template columns (number, client, email, amount, currency, issue_date, "
-            "due_date) or map your columns with --map COLUMN=FIELD"
-        )
+        raise _unrecognised_header(headers, file_name)
     base = dict(layout.columns) if layout else {f: f for f in formats.INVOICE_FIELDS}
     base.update(user_map)
     positions: dict[int, str] = {}
@@ -143,13 +141,62 @@ def resolve_columns(
     for required in ("number", "client", "issue_date"):
         if required not in positions.values():
             raise InputError(
-                f"no column for the {required} field; add one or map it with "
-                f"--map COLUMN={required}"
+                f"{file_name}: no column for the required {required} field; add one "
+                f"or map it with --map COLUMN={required}"
             )
     if not {"amount", "line_amount"} & set(positions.values()):
-        raise InputError("no amount column; add one or map it with --map COLUMN=amount")
+        raise InputError(
+            f"{file_name}: no column for the required amount field; add one or map "
+            "it with --map COLUMN=amount"
+        )
     name = layout.name if layout else "custom mapping"
     return (name + " with --map" if user_map and layout else name), positions, layout
+
+
+def _unrecognised_header(headers: Sequence[str], file_name: str) -> InputError:
+    near = formats.closest_layout(headers)
+    if near is not None:
+        fields = [near.layout.columns.get(h, h) for h in near.missing]
+        required = "required " if set(fields) <= _REQUIRED_FIELDS else ""
+        return InputError(
+            f"{file_name}: the header row looks like the {near.layout.name} layout "
+            f"but is missing the {required}column(s) {', '.join(near.missing)}; add "
+            "the column(s), or map an existing column with "
+            + ", ".join(f"--map COLUMN={field}" for field in fields)
+        )
+    return InputError(
+        f"{file_name}: unrecognised header row: "
+        + ", ".join(h for h in headers if h)
+        + "; use the plain template columns (number, client, email, amount, "
+        "currency, issue_date, due_date) or map your columns with --map COLUMN=FIELD"
+    )
+
+
+def check_row_length(table: Table, line: int, record: list[str]) -> None:
+    """Reject a row with fewer fields than the header, or with values beyond it.
+
+    A short row would otherwise leave its last columns empty without a word,
+    and extra values usually come from an unquoted comma inside a value.
+    Missing or extra empty fields at the end are tolerated, because exports
+    often trim or pad them.
+    """
+    expected = len(table.headers)
+    while expected and not table.headers[expected - 1]:
+        expected -= 1  # unnamed trailing columns hold nothing the import reads
+    found = len(record)
+    if found < expected:
+        raise InputError(
+            f"{table.path.name}, line {line}: expected {expected} fields as in the "
+            f"header row, found {found}; fill in the missing fields or add the "
+            "missing commas"
+        )
+    extra = [text for text in record[len(table.headers):] if text.strip()]
+    if extra:
+        raise InputError(
+            f"{table.path.name}, line {line}: expected {len(table.headers)} fields as "
+            f"in the header row, found {found}; put a value that contains a comma "
+            'in double quotes, such as "1,200.00"'
+        )
 
 
 # --- dates -----------------------------------------------------------------

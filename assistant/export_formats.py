@@ -280,6 +280,42 @@ def detect_layout(headers: Sequence[str]) -> ExportLayout | None:
     return best
 
 
+@dataclass(frozen=True)
+class NearLayout:
+    """A layout that a header row almost matches, and the marker headers it lacks."""
+
+    layout: ExportLayout
+    missing: tuple[str, ...]  # normalized headers, in the layout's column order
+
+
+def closest_layout(headers: Sequence[str]) -> NearLayout | None:
+    """Return the layout missing the fewest marker headers, when that is close.
+
+    Close means at most half of one marker set is missing and at least two of
+    its headers are present, so the error for a file that lost a column can
+    name that column instead of reporting an unrecognised header row.
+    """
+    present = {normalize_header(h) for h in headers}
+    best: NearLayout | None = None
+    best_rank = (0, 0)
+    for layout in INVOICE_LAYOUTS:
+        for marker in layout.markers:
+            missing = marker - present
+            found = len(marker) - len(missing)
+            if not missing or found < 2 or len(missing) * 2 > len(marker):
+                continue
+            # The minimum of missing headers wins; a tie goes to more headers found.
+            rank = (len(missing), -found)
+            if best is None or rank < best_rank:
+                best_rank = rank
+                order = list(layout.columns)
+                ordered = sorted(
+                    missing, key=lambda h: order.index(h) if h in order else len(order)
+                )
+                best = NearLayout(layout, tuple(ordered))
+    return best
+
+
 # Headers of client and contact exports, mapped to CLIENT_FILE_FIELDS.
 # Xero contacts: ContactName, EmailAddress, FirstName (the Xero contact shape
 # shown in Zynk's "Exporting Contacts from Xero" docs). FreshBooks clients:

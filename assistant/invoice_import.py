@@ -30,6 +30,7 @@ from assistant.csv_rows import (
     _money,
     _row_cells,
     _where,
+    check_row_length,
     parse_column_map,
     read_table,
     resolve_columns,
@@ -288,9 +289,11 @@ def read_invoice_rows(
     skipped_types = 0
     for line, record in table.rows:
         cells = _row_cells(table, positions, line, record)
+        skips = layout is not None and layout.skips_rows_without_number
+        if "number" not in cells and skips:
+            continue
+        check_row_length(table, line, record)
         if "number" not in cells:
-            if layout is not None and layout.skips_rows_without_number:
-                continue
             raise InputError(
                 f"{table.path.name}, line {line}: missing invoice number; fill it in "
                 "or delete the row"
@@ -562,7 +565,9 @@ def plan_import(
     """Read ``path`` (and a clients file) and work out every change, writing nothing."""
     user_map = dict(column_map or {})
     table = read_table(path, lambda record: _looks_like_header(record, user_map))
-    layout_name, positions, layout = resolve_columns(table.headers, user_map)
+    layout_name, positions, layout = resolve_columns(
+        table.headers, user_map, path.name
+    )
     plan = ImportPlan(path, layout_name)
     drafts, row_clients = read_invoice_rows(
         table, positions, layout, DateReader(date_format), plan

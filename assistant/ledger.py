@@ -442,13 +442,36 @@ class Ledger:
     # --- clients ----------------------------------------------------------
 
     def _client_id(self, name: str) -> int | None:
+        stored = self.client_name(name)
+        if stored is None:
+            return None
         row = self.db.execute(
-            "SELECT id FROM clients WHERE name = ?", [name]
+            "SELECT id FROM clients WHERE name = ?", [stored]
         ).fetchone()
         return row[0] if row else None
 
+    def client_name(self, name: str) -> str | None:
+        """Return the stored spelling of client ``name``, matched ignoring case.
+
+        Surrounding and repeated whitespace is ignored too. Python's casefold
+        is used because SQLite's NOCASE folds ASCII letters only.
+        """
+        wanted = " ".join(name.split()).casefold()
+        exact = self.db.execute(
+            "SELECT name FROM clients WHERE name = ?", [name.strip()]
+        ).fetchone()
+        if exact:
+            return str(exact[0])
+        for (stored,) in self.db.execute("SELECT name FROM clients"):
+            if " ".join(stored.split()).casefold() == wanted:
+                return str(stored)
+        return None
+
     def get_client(self, name: str) -> Client | None:
-        rows = list(self.db.query("SELECT * FROM clients WHERE name = ?", [name]))
+        stored = self.client_name(name)
+        if stored is None:
+            return None
+        rows = list(self.db.query("SELECT * FROM clients WHERE name = ?", [stored]))
         if not rows:
             return None
         emails = tuple(
@@ -484,6 +507,7 @@ class Ledger:
             current = self.get_client(name)
             if current is None:
                 return self._create_client(Client(name=name, **wanted), source)
+            name = current.name
             changed = diff_fields(current, wanted)
             if not changed:
                 return Change(name, "unchanged", {})
@@ -503,6 +527,12 @@ class Ledger:
         return change
 
     def _create_client(self, client: Client, source: str) -> Change:
+        existing = self.client_name(client.name)
+        if existing is not None:
+            raise InputError(
+                f"client {client.name!r} differs from existing client {existing!r} "
+                f"only in case or spacing; use the name {existing!r}"
+            )
         now = self._now()
         row = {name: _column(getattr(client, name)) for name in CLIENT_FIELDS}
         self.db.table("clients").insert(
@@ -522,6 +552,7 @@ class Ledger:
         """Add an address to the client, creating the client if needed."""
         address = validate_email(address)
         with self.db.atomic():
+            name = self.client_name(name) or name.strip()
             owner = self.find_client_by_email(address)
             if owner is not None and owner.name != name:
                 raise InputError(
@@ -613,6 +644,8 @@ class Ledger:
                 raise InputError(f"invoice {number} not found; add or import it first")
             if "stages_off" in values:
                 values["stages_off"] = tuple(values["stages_off"])
+            if "client" in values:
+                values["client"] = self.client_name(values["client"]) or values["client"]
             wanted = validate_invoice(replace(current, **values))
             changed = diff_fields(
                 current, {key: getattr(wanted, key) for key in values}

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from assistant.attention import BOUNCE, PAYMENT, REPLY
 from assistant.clock import parse_instant
@@ -29,6 +30,9 @@ HOLD_REPLY = "reply"
 HOLD_BOUNCE = "bounce"
 HOLD_AUTO_REPLY = "auto_reply"
 HOLD_REASONS = (HOLD_REPLY, HOLD_BOUNCE, HOLD_AUTO_REPLY)
+
+# The zone whose calendar date is the latest on Earth (POSIX sign: UTC+14).
+_LATEST_ZONE = ZoneInfo("Etc/GMT-14")
 
 
 @dataclass(frozen=True)
@@ -208,12 +212,17 @@ def record_paid(
     *,
     reference: str | None = None,
     source: str = "cli",
+    today: date | None = None,
 ) -> Invoice:
     """Record a payment; without ``amount`` the whole balance is paid.
 
-    Open ``payment`` attention items of the invoice are resolved, because the
-    user has acted on them.
+    ``paid_on`` must not be after ``today``. Without ``today`` the check uses
+    the latest date anywhere on Earth (UTC+14), so a payment made today in the
+    user's zone is never rejected. Open ``payment`` attention items of the
+    invoice are resolved, because the user has acted on them.
     """
+    latest = ledger.clock.now().astimezone(_LATEST_ZONE).date()
+    check_payment_date(paid_on, today or latest)
     with ledger.transaction():
         invoice = _existing(ledger, invoice_number)
         if amount is None:
@@ -229,6 +238,15 @@ def record_paid(
         _resolve_items(ledger, invoice.number, (PAYMENT,), source)
     logger.info("recorded payment on invoice %s", invoice.number)
     return updated
+
+
+def check_payment_date(paid_on: date, today: date) -> None:
+    """Reject a payment date after ``today``: money cannot have arrived yet."""
+    if paid_on > today:
+        raise InputError(
+            f"payment date {paid_on} is in the future (today is {today}); give the "
+            "day the payment arrived"
+        )
 
 
 def store_payment(

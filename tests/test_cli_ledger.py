@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 import assistant.cli
-from assistant.errors import InputError
+from assistant.errors import InputError, UsageError
 from assistant.ledger import Ledger
 from assistant.clock import SystemClock
 
@@ -93,7 +93,7 @@ def test_invoice_add_and_unpaid_list(db: Path) -> None:
     assert unpaid[0]["amount"] == "1200.50"
     assert unpaid[0]["emails"] == ["ap@acme.example"]
     plain = run(db, "invoice", "list")
-    assert plain.stdout.startswith("INV-7\tAcme GmbH\t")
+    assert plain.stdout.splitlines()[1].startswith("INV-7\tAcme GmbH\t")
 
 
 def test_invoice_add_rejects_conflicting_currency(db: Path) -> None:
@@ -189,3 +189,62 @@ def test_main_maps_bad_row_to_exit_code(tmp_path: Path) -> None:
         "invoices.csv, line 2, column 'issue_date': ambiguous date '03/04/2026'"
         in completed.stderr
     )
+
+
+def run_with_config(db: Path, config_text: str, *args: str) -> Result:
+    config_path = db.parent.parent / "config.toml"
+    config_path.write_text(config_text, encoding="utf-8")
+    return CliRunner().invoke(
+        assistant.cli.cli,
+        ["--db", str(db), "--config", str(config_path), *args],
+        catch_exceptions=True,
+    )
+
+
+def test_invoice_list_header_and_one_money_format(db: Path, tmp_path: Path) -> None:
+    csv_path = tmp_path / "invoices.csv"
+    csv_path.write_text(
+        "number,client,email,amount,currency,issue_date,due_date,language\n"
+        "INV-1,Acme GmbH,ap@acme.example,90.00,EUR,2026-03-01,2026-03-31,de\n"
+        "INV-2,Kaisha KK,ap@kaisha.example,420000,JPY,2026-03-02,2026-04-01,ja\n"
+        "INV-3,Beta Ltd,ap@beta.example,1234.50,EUR,2026-03-03,2026-04-02,en\n"
+    )
+    assert run(db, "import", "invoices", str(csv_path)).exit_code == 0
+    listed = run_with_config(db, '[user]\nlanguage = "en"\n', "invoice", "list")
+    lines = listed.stdout.splitlines()
+    assert listed.exit_code == 0, listed.output
+    assert lines[0] == "invoice\tclient\tbalance due\tdue date\tstatus"
+    assert lines[1].split("\t")[2] == "€90.00"
+    assert lines[2].split("\t")[2] == "¥420,000"
+    assert lines[3].split("\t")[2] == "€1,234.50"
+
+
+def test_client_set_matches_name_ignoring_case(db: Path) -> None:
+    assert run(db, "client", "set", "New Co", "--terms", "14").exit_code == 0
+    changed = run(db, "client", "set", "  new co ", "--timezone", "Europe/Berlin")
+    ledger = Ledger.open(db, SystemClock())
+    clients = ledger.list_clients()
+    ledger.close()
+    assert changed.exit_code == 0, changed.output
+    assert "Client New Co: updated" in changed.stderr
+    assert [c.name for c in clients] == ["New Co"]
+    assert clients[0].timezone == "Europe/Berlin"
+    assert clients[0].payment_terms_days == 14
+
+
+def test_client_set_new_client_needs_a_field(db: Path) -> None:
+    result = run(db, "client", "set", "Nobody")
+    assert isinstance(result.exception, UsageError)
+    assert "client 'Nobody' does not exist" in str(result.exception)
+    assert "--email" in str(result.exception)
+    assert not Ledger.open(db, SystemClock()).list_clients()
+
+
+def test_client_set_language_without_templates_warns(db: Path) -> None:
+    french = run(db, "client", "set", "Acme", "--language", "fr")
+    japanese = run(db, "client", "set", "Acme", "--language", "ja")
+    assert french.exit_code == 0, french.output
+    assert "no reminder templates in 'fr'" in french.stderr
+    assert "will use the English templates" in french.stderr
+    assert japanese.exit_code == 0, japanese.output
+    assert "Warning" not in japanese.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-import assistant.cli.setup_commands  # noqa: F401  (registers the commands)
+import assistant.cli.setup_commands as setup_commands  # registers the commands
 from assistant.cli import cli
 from assistant.errors import InputError, UsageError
 
@@ -58,7 +58,8 @@ def test_init_with_flags(tmp_path: Path) -> None:
     assert "# IANA time zone" in path.read_text(encoding="utf-8")
 
 
-def test_init_with_prompts(tmp_path: Path) -> None:
+def test_init_with_prompts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(setup_commands, "stdin_is_interactive", lambda: True)
     path = tmp_path / "config.toml"
     answers = (
         "\n".join(
@@ -90,7 +91,8 @@ def test_init_with_prompts(tmp_path: Path) -> None:
     assert _data(path)["payment"]["options"][0]["details"] == "grace@example.com"
 
 
-def test_rerun_keeps_everything(tmp_path: Path) -> None:
+def test_rerun_keeps_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(setup_commands, "stdin_is_interactive", lambda: True)
     path = tmp_path / "config.toml"
     assert _run(path, ["init", "--yes", *FLAGS]).exit_code == 0
     text = path.read_text(encoding="utf-8")
@@ -172,3 +174,24 @@ def test_config_show_json_without_file(tmp_path: Path) -> None:
     assert settings["send_window.start"] == {"value": "05:00", "source": "default"}
     assert settings["ladder.late_late.subject_prefix"]["value"] == "URGENT"
     assert settings["payment.options"] == {"value": [], "source": "default"}
+
+
+def test_init_without_terminal_is_usage_error(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    result = _run(path, ["init"])
+    assert isinstance(result.exception, UsageError)
+    assert result.exception.exit_code == 2
+    assert "needs a terminal" in str(result.exception)
+    assert "--yes" in str(result.exception)
+    assert "Your name" not in result.output
+    assert not path.exists()
+
+
+def test_non_interactive_reports_defaults(tmp_path: Path) -> None:
+    result = _run(tmp_path / "config.toml", ["init", "--yes", "--name", "X"])
+    assert result.exit_code == 0, result.output
+    assert "Not given, so kept or guessed" in result.stderr
+    assert "  --timezone UTC" in result.stderr
+    assert "  --country (none)" in result.stderr
+    assert "  --language en" in result.stderr
+    assert "--name" not in result.stderr

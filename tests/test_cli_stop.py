@@ -140,3 +140,23 @@ def test_commands_have_help(tmp_path: Path) -> None:
         result = run(tmp_path, *command, "--help")
         assert result.exit_code == 0, result.output
         assert "NUMBER" in result.output or "FILE" in result.output
+
+
+def test_paid_future_date_rejected(imported: Path) -> None:
+    result = run(imported, "paid", "INV-1", "--date", "2099-01-01")
+    assert isinstance(result.exception, InputError)
+    assert "payment date 2099-01-01 is in the future" in str(result.exception)
+    assert _ledger(imported).get_invoice("INV-1").status == "open"
+
+
+@pytest.mark.parametrize("dry_run", [[], ["--dry-run"]])
+def test_import_payments_future_date_rejected(imported: Path, dry_run: list[str]) -> None:
+    payments = imported / "payments.csv"
+    payments.write_text("number,amount,date,reference\nINV-2,100,2026-03-02,TX-1\n"
+                        "INV-1,1200.00,2099-01-01,TX-2\n")
+    result = run(imported, "import", "payments", str(payments), *dry_run)
+    assert isinstance(result.exception, InputError)
+    assert "payments.csv, line 3: payment date 2099-01-01 is in the future" in str(
+        result.exception
+    )
+    assert _ledger(imported).get_invoice("INV-2").amount_paid == 0

@@ -424,6 +424,63 @@ def test_column_map_rejects_unknown_field() -> None:
 
 def test_unrecognised_header_explains_map(ledger: Ledger, tmp_path: Path) -> None:
     with pytest.raises(
-        InputError, match="unrecognised header row: foo, bar.*--map COLUMN=FIELD"
+        InputError,
+        match="invoices.csv: unrecognised header row: foo, bar.*--map COLUMN=FIELD",
     ):
         import_invoices(ledger, write(tmp_path, "foo,bar\n1,2\n"))
+
+
+@pytest.mark.parametrize(
+    ("header", "missing"),
+    [
+        ("number,client,email,amount,currency,due_date", "issue_date"),
+        ("number,client,email,currency,issue_date,due_date", "amount"),
+    ],
+)
+def test_plain_header_names_missing_column(
+    ledger: Ledger, tmp_path: Path, header: str, missing: str
+) -> None:
+    path = write(tmp_path, header + "\n" + ",".join("x" * len(header.split(","))))
+    with pytest.raises(InputError) as raised:
+        import_invoices(ledger, path)
+    message = str(raised.value)
+    assert message.startswith("invoices.csv: ")
+    assert "plain template" in message
+    assert f"missing the required column(s) {missing}" in message
+    assert f"--map COLUMN={missing}" in message
+
+
+def test_truncated_row_is_an_error(ledger: Ledger, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "number,client,email,amount,currency,issue_date,due_date\n"
+        "INV-1,Acme GmbH,ap@acme.example,1200.00,EUR,2026-03-01,2026-03-31\n"
+        "INV-2,Acme GmbH,ap@acme.example,800.00,EUR,2026-03-02\n",
+    )
+    before = dump(ledger)
+    with pytest.raises(
+        InputError, match="invoices.csv, line 3: expected 7 fields .*found 6"
+    ):
+        import_invoices(ledger, path)
+    assert dump(ledger) == before
+
+
+def test_unquoted_comma_in_amount_is_an_error(ledger: Ledger, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "number,client,amount,currency,issue_date\n"
+        "INV-1,Acme GmbH,1,200.00,EUR,2026-03-01\n",
+    )
+    with pytest.raises(InputError, match="line 2: expected 5 fields .*found 6"):
+        import_invoices(ledger, path)
+
+
+def test_trailing_empty_fields_are_tolerated(ledger: Ledger, tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "number,client,email,amount,currency,issue_date,due_date,\n"
+        "INV-1,Acme GmbH,ap@acme.example,1200.00,EUR,2026-03-01,2026-03-31\n"
+        "INV-2,Acme GmbH,ap@acme.example,800.00,EUR,2026-03-02,2026-04-01,,\n",
+    )
+    plan = import_invoices(ledger, path)
+    assert plan.count("created") == 2

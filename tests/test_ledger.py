@@ -13,7 +13,7 @@ from sqlite_utils import Database
 from assistant import migrations
 from assistant.clock import SimulatedClock
 from assistant.errors import InputError, LedgerError
-from assistant.ledger import Invoice, Ledger, SentEvidence
+from assistant.ledger import Client, Invoice, Ledger, SentEvidence
 
 START = datetime(2026, 3, 2, 5, 0, tzinfo=timezone.utc)
 
@@ -331,3 +331,33 @@ def test_evidence_status_validated(ledger: Ledger, clock: SimulatedClock) -> Non
     ledger.add_invoice(make_invoice())
     with pytest.raises(InputError, match="invalid evidence status 'maybe'"):
         ledger.set_evidence(SentEvidence("INV-1", "maybe", clock.now()))
+
+
+def test_client_lookup_ignores_case_and_spacing(ledger: Ledger) -> None:
+    ledger.set_client("New Co", timezone="Europe/Berlin")
+    change = ledger.set_client("  new   co ", payment_terms_days=14)
+    ledger.add_email("NEW CO", "ap@newco.example")
+    client = ledger.get_client("new co")
+    assert change.key == "New Co"
+    assert [c.name for c in ledger.list_clients()] == ["New Co"]
+    assert client is not None
+    assert client.payment_terms_days == 14
+    assert client.emails == ("ap@newco.example",)
+
+
+def test_invoice_joins_client_ignoring_case(ledger: Ledger) -> None:
+    ledger.set_client("Acme GmbH", timezone="Europe/Berlin")
+    ledger.add_invoice(
+        Invoice("INV-1", "acme gmbh", Decimal("10"), "EUR", date(2026, 3, 1),
+                date(2026, 3, 31))
+    )
+    invoice = ledger.get_invoice("INV-1")
+    assert [c.name for c in ledger.list_clients()] == ["Acme GmbH"]
+    assert invoice is not None
+    assert invoice.client == "Acme GmbH"
+
+
+def test_create_client_rejects_case_twin(ledger: Ledger) -> None:
+    ledger.set_client("New Co", timezone="Europe/Berlin")
+    with pytest.raises(InputError, match="existing client 'New Co'"):
+        ledger._create_client(Client(name="NEW CO"), "cli")

@@ -154,3 +154,19 @@ def test_hold_logged_in_audit(ledger: Ledger) -> None:
     add_hold(ledger, "INV-1", HOLD_REPLY, "m1", "reply")
     events = [e for e in ledger.events("invoice", "INV-1") if e.field == "hold"]
     assert [e.new_value for e in events] == ["reply m1"]
+
+
+def test_future_payment_date_rejected(ledger: Ledger) -> None:
+    with pytest.raises(InputError, match="payment date 2027-01-01 is in the future"):
+        record_paid(ledger, "INV-1", date(2027, 1, 1), today=TODAY)
+    assert ledger.get_invoice("INV-1").status == "open"
+
+
+def test_payment_today_in_zone_ahead_of_utc(ledger: Ledger) -> None:
+    # At 20 Apr 12:00 UTC it is already 21 Apr in Kiritimati (UTC+14), so
+    # without a given today a payment dated 21 Apr is accepted and 22 Apr is not.
+    ledger.clock.set(datetime(2026, 4, 20, 12, tzinfo=timezone.utc))
+    with pytest.raises(InputError, match="2026-04-22 is in the future"):
+        record_paid(ledger, "INV-1", date(2026, 4, 22), Decimal("1.00"))
+    paid = record_paid(ledger, "INV-1", date(2026, 4, 21), Decimal("1.00"))
+    assert paid.amount_paid == Decimal("1.00")

@@ -14,11 +14,18 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from assistant.cli import AppContext, cli
+from assistant.config import load_config
 from assistant.errors import InputError, UsageError
 from assistant.export_formats import INVOICE_FIELDS
 from assistant.invoice_import import ImportPlan, import_invoices, parse_column_map
 from assistant.ledger import DEFAULT_PAYMENT_TERMS_DAYS, Invoice, Ledger
 from assistant.money import format_amount, parse_amount, validate_currency
+from assistant.templating import (
+    STAGES,
+    TEXT_SUFFIX,
+    default_user_template_dir,
+    shipped_template_dir,
+)
 
 
 @contextmanager
@@ -275,14 +282,19 @@ def invoice_list(
     if not invoices:
         click.echo("No invoices.", err=True)
         return
+    # One money format for every row, in the user's language as status uses,
+    # so amounts line up and compare at a glance.
+    language = load_config(app.config_path).user.language
+    click.echo("\t".join(_LIST_COLUMNS))
     for invoice in invoices:
-        client = clients[invoice.client]
-        language = client.language if client else None
         balance = format_amount(invoice.balance, invoice.currency, language)
         click.echo(
-            f"{invoice.number}\t{invoice.client}\t{balance} due\t"
+            f"{invoice.number}\t{invoice.client}\t{balance}\t"
             f"{invoice.due_date}\t{invoice.status}"
         )
+
+
+_LIST_COLUMNS = ("invoice", "client", "balance due", "due date", "status")
 
 
 # --- clients ------------------------------------------------------------------
@@ -326,7 +338,13 @@ def client_set(
     }
     given = {key: value for key, value in values.items() if value is not None}
     with _ledger(app) as ledger, ledger.transaction():
+        if ledger.client_name(name) is None and not given and not emails:
+            raise UsageError(
+                f"client {name!r} does not exist; to create it give at least one "
+                "of " + ", ".join(_CLIENT_OPTIONS)
+            )
         change = ledger.set_client(name, source="cli", **given)
+        name = change.key
         added = [ledger.add_email(name, a, source="cli") for a in emails]
     lines = [
         f"{key}: {old or '-'} -> {new}" for key, (old, new) in change.fields.items()
@@ -336,3 +354,37 @@ def client_set(
     click.echo(f"Client {name}: {action}", err=True)
     for line in lines:
         click.echo(f"  {line}", err=True)
+    if language is not None:
+        _warn_missing_templates(language)
+
+
+_CLIENT_OPTIONS = (
+    "--email", "--contact", "--timezone", "--country", "--language", "--terms"
+)
+
+
+def _template_languages() -> set[str]:
+    """Return the languages with reminder templates, shipped or in the user's folder."""
+    languages = set()
+    for folder in (shipped_template_dir(), default_user_template_dir()):
+        if not folder.is_dir():
+            continue
+        for path in folder.glob(f"*{TEXT_SUFFIX}"):
+            stage, _, language = path.name.removesuffix(TEXT_SUFFIX).partition(".")
+            if stage in STAGES and language:
+                languages.add(language)
+    return languages
+
+
+def _warn_missing_templates(language: str) -> None:
+    available = _template_languages()
+    primary = language.replace("_", "-").split("-")[0].lower()
+    if language in available or primary in available:
+        return
+    click.echo(
+        f"Warning: there are no reminder templates in {language!r} (templates exist "
+        f"for {', '.join(sorted(available))}), so this client's reminders will use "
+        f"the English templates. To write them in {language!r}, add templates such "
+        f"as gentle.{primary}.txt.j2 to {default_user_template_dir()}.",
+        err=True,
+    )

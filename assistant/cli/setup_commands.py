@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +15,10 @@ from assistant.config import Config, PaymentOption
 from assistant.errors import InputError, UsageError
 
 PAYMENT_KINDS_HINT = "bank_transfer, card_link, paypal or another word"
+
+
+def stdin_is_interactive() -> bool:
+    return sys.stdin.isatty()
 
 
 def _validated(check: Callable[[Any], str], flag: str, value: str) -> str:
@@ -48,6 +53,7 @@ class _Answers:
     def __init__(self, interactive: bool):
         self.interactive = interactive
         self.values: dict[str, Any] = {}
+        self.defaulted: dict[str, str] = {}  # flag -> value taken without asking
 
     def ask(
         self,
@@ -66,6 +72,7 @@ class _Answers:
             raise UsageError(f"missing {flag}: it is required with --non-interactive")
         else:
             value = _validated(check, flag, default)
+            self.defaulted[flag] = value
         self.values[key] = value
         return value
 
@@ -103,7 +110,7 @@ def _prompt_payment_options(existing: tuple[PaymentOption, ...]) -> list[Payment
 
 def _collect(
     existing: Config, flags: dict[str, str | None], interactive: bool
-) -> dict[str, Any]:
+) -> _Answers:
     guessed_language, guessed_country = config.guess_locale()
     answers = _Answers(interactive)
     name = answers.ask(
@@ -140,7 +147,7 @@ def _collect(
         _escape_lines(signature or ""), "Fallback signature (\\n starts a new line)",
     )
     answers.values["user.signature"] = _unescape_lines(escaped)
-    return answers.values
+    return answers
 
 
 @cli.command("init")
@@ -178,6 +185,12 @@ def init_command(
     non_interactive: bool,
 ) -> None:
     """Create or update the configuration file, asking for what is not given."""
+    if not non_interactive and not stdin_is_interactive():
+        raise UsageError(
+            "assistant init asks questions and needs a terminal on stdin; from "
+            "scripts pass the answers as flags with --yes, such as "
+            "'assistant init --yes --name NAME --timezone Europe/Berlin --country DE'"
+        )
     existing = config.load_config(app.config_path)
     flags = {
         "name": name,
@@ -187,7 +200,8 @@ def init_command(
         "language": language,
         "signature": signature,
     }
-    answers = _collect(existing, flags, interactive=not non_interactive)
+    collected = _collect(existing, flags, interactive=not non_interactive)
+    answers = collected.values
 
     options: list[PaymentOption] | None = None
     if payments:
@@ -199,6 +213,17 @@ def init_command(
 
     config.save_answers(app.config_path, answers, options)
     click.echo(f"Wrote {app.config_path}", err=True)
+    _report_defaults(collected.defaulted)
+
+
+def _report_defaults(defaulted: dict[str, str]) -> None:
+    """Tell the user which settings --yes filled in without a flag, to check them."""
+    if not defaulted:
+        return
+    click.echo("Not given, so kept or guessed (rerun init with the flag to change):",
+               err=True)
+    for flag, value in defaulted.items():
+        click.echo(f"  {flag} {_escape_lines(value) or '(none)'}", err=True)
 
 
 @cli.group("config")

@@ -16,7 +16,12 @@ from assistant.errors import InputError
 from assistant.ledger import Ledger
 from assistant.money import format_amount, parse_amount
 from assistant.payments_import import PaymentPlan, import_payments
-from assistant.stopping import pause_invoice, record_paid, resume_invoice
+from assistant.stopping import (
+    check_payment_date,
+    pause_invoice,
+    record_paid,
+    resume_invoice,
+)
 
 
 def _today(app: AppContext) -> date:
@@ -52,9 +57,12 @@ def paid_command(app: AppContext, number: str, amount: str | None,
     A partial payment lowers the balance, and the next reminder states what
     remains. Reminders stop once the balance reaches zero.
     """
-    paid_on = _iso_date("--date", date_text) or _today(app)
+    today = _today(app)
+    paid_on = _iso_date("--date", date_text) or today
     with _ledger(app) as ledger:
-        invoice = record_paid(ledger, number, paid_on, _amount(ledger, number, amount))
+        invoice = record_paid(
+            ledger, number, paid_on, _amount(ledger, number, amount), today=today
+        )
     if invoice.status == "paid":
         click.echo(f"Invoice {invoice.number} is paid; no more reminders.", err=True)
     else:
@@ -120,9 +128,21 @@ def import_payments_command(app: AppContext, file: Path, allow_overpayment: bool
     Every row is checked first; one bad row and nothing is written. Rows whose
     reference is already recorded are skipped, so importing again is safe.
     """
-    with _ledger(app, copy=dry_run) as ledger:
-        plan = import_payments(ledger, file, allow_overpayment=allow_overpayment,
-                               dry_run=dry_run, date_format=date_format)
+    # Check every row on a copy first, so a payment dated after today in the
+    # user's zone is rejected with its line before anything is written.
+    today = _today(app)
+    with _ledger(app, copy=True) as preview:
+        plan = import_payments(preview, file, allow_overpayment=allow_overpayment,
+                               dry_run=True, date_format=date_format)
+    for row in plan.rows:
+        try:
+            check_payment_date(row.paid_on, today)
+        except InputError as exc:
+            raise InputError(f"{plan.path.name}, line {row.line}: {exc}") from exc
+    if not dry_run:
+        with _ledger(app) as ledger:
+            plan = import_payments(ledger, file, allow_overpayment=allow_overpayment,
+                                   dry_run=False, date_format=date_format)
     for line in _plan_lines(plan):
         click.echo(line, err=True)
 
