@@ -80,6 +80,8 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "draft"
 DRAFT_DELETED = "draft deleted in Gmail"
+# Threads already logged as gone, so a watch loop logs each one once.
+_GONE_THREADS_LOGGED: set[str] = set()
 
 
 @dataclass
@@ -219,29 +221,47 @@ def _candidates(
 ) -> list[_Candidate]:
     found = []
     for invoice in invoices:
-        if invoice.status != "open" or invoice.balance <= 0:
+        try:
+            candidate = _candidate(ledger, gmail, config, clock, invoice, horizon, report)
+        except (GmailError, InputError, LedgerError) as exc:
+            # One invoice's failure must not stop drafting for the others.
+            logger.warning("invoice %s not considered for drafting: %s", invoice.number, exc)
+            report.needs_user.append((invoice.number, f"reminder not drafted: {exc}"))
             continue
-        evidence = ledger.get_evidence(invoice.number)
-        reason = _not_sent_reason(evidence)
-        if reason is not None:
-            report.needs_user.append((invoice.number, reason))
-            continue
-        assert evidence is not None
-        client = ledger.get_client(invoice.client) or Client(name=invoice.client)
-        today = clock.now().astimezone(_client_zone(invoice, client, config)).date()
-        blocked = blocking_reason(ledger, invoice.number, today)
-        if blocked is not None:
-            logger.info("invoice %s not chased: %s", invoice.number, blocked)
-            if not _paused(invoice, client, today):
-                report.needs_user.append((invoice.number, blocked))
-            continue
-        state = invoice_state(ledger, gmail, invoice, client, evidence)
-        done = reminders_done(ledger, invoice.number, clock)
-        step = next_step(state, done, config.ladder, clock, config.user_defaults())
-        candidate = _consider(ledger, invoice, client, evidence, step, clock, horizon, report)
         if candidate is not None:
             found.append(candidate)
     return found
+
+
+def _candidate(
+    ledger: Ledger,
+    gmail: GmailClient,
+    config: Config,
+    clock: Clock,
+    invoice: Invoice,
+    horizon: int,
+    report: DraftReport,
+) -> _Candidate | None:
+    if invoice.status != "open" or invoice.balance <= 0:
+        return None
+    evidence = ledger.get_evidence(invoice.number)
+    reason = _not_sent_reason(evidence)
+    if reason is not None:
+        report.needs_user.append((invoice.number, reason))
+        return None
+    assert evidence is not None
+    client = ledger.get_client(invoice.client) or Client(name=invoice.client)
+    today = clock.now().astimezone(_client_zone(invoice, client, config)).date()
+    blocked = blocking_reason(ledger, invoice.number, today)
+    if blocked is not None:
+        logger.info("invoice %s not chased: %s", invoice.number, blocked)
+        if not _paused(invoice, client, today):
+            report.needs_user.append((invoice.number, blocked))
+        return None
+    state = invoice_state(ledger, gmail, invoice, client, evidence)
+    done = reminders_done(ledger, invoice.number, clock)
+    step = next_step(state, done, config.ladder, clock, config.user_defaults())
+    return _consider(ledger, invoice, client, evidence, step, clock, horizon, report)
 
 
 def _not_sent_reason(evidence: SentEvidence | None) -> str | None:
@@ -361,7 +381,7 @@ def client_messages(
     own = {address.lower() for address in client.emails}
     moments = []
     for thread_id in dict.fromkeys(t for t in threads if t):
-        thread = gmail.get_thread(thread_id, fmt="metadata", metadata_headers=["From"])
+        thread = _read_thread(gmail, thread_id, number)
         for message in thread.get("messages", []):
             sender = addresses(header_map(message).get("from"))
             received = from_epoch_ms(int(message.get("internalDate", "0")))
@@ -369,6 +389,26 @@ def client_messages(
             if sender and sender[0] in own and (sent_at is None or received > sent_at):
                 moments.append(received)
     return tuple(sorted(moments))
+
+
+def _read_thread(gmail: GmailClient, thread_id: str, number: str) -> dict[str, Any]:
+    """Return a thread's metadata, or an empty thread when it no longer exists.
+
+    Deleting the only draft of a thread (an URGENT reminder starts its own)
+    deletes the thread, so threads.get answers 404 from then on.
+    """
+    try:
+        return gmail.get_thread(thread_id, fmt="metadata", metadata_headers=["From"])
+    except GmailError as exc:
+        if exc.status != 404:
+            raise
+    if thread_id not in _GONE_THREADS_LOGGED:
+        _GONE_THREADS_LOGGED.add(thread_id)
+        logger.info(
+            "thread %s of invoice %s no longer exists; no client messages there",
+            thread_id, number,
+        )
+    return {}
 
 
 def reminders_done(ledger: Ledger, number: str, clock: Clock) -> list[SentReminder]:
@@ -450,19 +490,23 @@ class _DraftRun:
         stage_day = max(c.due.due_on for c in group)
         uid = reminder_uid(due.stage, due.repeat_index, [c.invoice.number for c in group])
         planned = self._plan(uid, due, stage_day)
+        message = self.compose(uid, group, stage_day)
+        return self._store(uid, group, message, stage_day, planned)
 
+    def compose(self, uid: str, group: list[_Candidate], day: date) -> ReminderMessage:
+        """Render the reminder's text as of ``day`` and build its MIME message."""
+        due = group[0].due
         mails = [read_invoice_mail(self.gmail, c.invoice.number, c.evidence) for c in group]
         oldest = min(mails, key=lambda mail: mail.sent_at)
         identity, _ = choose_sender(oldest.sender, self.identities)
         rendered = render_reminder(
-            due.template, due.language, self._context(group, identity, stage_day)
+            due.template, due.language, self._context(group, identity, day)
         )
-        message = build_reminder_message(
+        return build_reminder_message(
             uid, mails, rendered, self.identities,
             urgent_prefix=due.subject_prefix,
             keep_in_thread=self.config.keep_urgent_in_thread,
         )
-        return self._store(uid, group, message, stage_day, planned)
 
     def _plan(self, uid: str, due: StageDue, day: Any) -> datetime:
         planner = SendPlanner(
@@ -569,6 +613,65 @@ class _DraftRun:
         if self._orphans is None:
             self._orphans = find_orphan_drafts(self.ledger, self.gmail)
         return self._orphans.pop(uid, None)
+
+
+def rerender_draft(
+    ledger: Ledger, gmail: GmailClient, config: Config, reminder: Reminder, day: date
+) -> Reminder:
+    """Write the reminder's draft again with its text as of ``day``, in the same thread.
+
+    Used when a send moves to another day than the one the text was written
+    for, so the day count it states stays true. The caller checks first that
+    the user did not edit the draft, because this replaces its content.
+    """
+    group = [
+        _stage_candidate(ledger, config, number, reminder, day)
+        for number in reminder.invoice_numbers
+    ]
+    run = _DraftRun(ledger, gmail, config, ledger.clock, DraftReport())
+    message = run.compose(reminder.uid, group, day)
+    assert reminder.draft_id is not None
+    draft = gmail.update_draft(reminder.draft_id, message.raw, reminder.thread_id)
+    updated = ledger.reminders.update(
+        reminder.uid,
+        source="send",
+        stage_day=day,
+        subject=message.subject,
+        draft_message_id=draft.get("message", {}).get("id"),
+    )
+    logger.info(
+        "draft %s of reminder %s written again for %s, the day it now goes out",
+        reminder.draft_id, reminder.uid, day.isoformat(),
+    )
+    return updated
+
+
+def _stage_candidate(
+    ledger: Ledger, config: Config, number: str, reminder: Reminder, day: date
+) -> _Candidate:
+    invoice = ledger.get_invoice(number)
+    evidence = ledger.get_evidence(number)
+    if invoice is None or evidence is None or _not_sent_reason(evidence) is not None:
+        raise InputError(
+            f"reminder {reminder.uid} cannot be written again: invoice {number} or its "
+            "sent check is missing; run 'assistant check'"
+        )
+    client = ledger.get_client(invoice.client) or Client(name=invoice.client)
+    rules = {rule.name: rule for rule in config.ladder.stages}
+    rule = rules[reminder.stage]
+    due = StageDue(
+        invoice_number=number,
+        stage=rule.name,
+        due_on=day,
+        repeat_index=reminder.repeat_index,
+        template=rule.template,
+        direction=rule.direction,
+        subject_prefix=rule.subject_prefix,
+        language=invoice.language or client.language or config.user_defaults().language,
+        timezone=str(_client_zone(invoice, client, config)),
+        country=client.country or config.user.country,
+    )
+    return _Candidate(invoice, client, evidence, due)
 
 
 def _approval_detail(reminder: Reminder) -> str:

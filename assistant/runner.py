@@ -96,6 +96,14 @@ class PassReport:
     def drafted(self) -> list[Reminder]:
         return list(getattr(self.drafts, "drafted", []) or [])
 
+    @property
+    def eventful(self) -> bool:
+        """True when the pass sent, drafted, approved, withdrew, rescheduled or hit an error."""
+        return bool(
+            self.sent or self.drafted or self.approved or self.withdrawn
+            or self.sends or self.digest_sent or self.errors or self.ended_early
+        )
+
     def summary(self) -> str:
         parts = [
             f"{len(self.sent)} sent",

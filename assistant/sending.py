@@ -39,7 +39,8 @@ from assistant import attention as kinds
 from assistant.business_days import BusinessCalendar
 from assistant.clock import Clock, from_epoch_ms, parse_instant, to_epoch_ms
 from assistant.config import Config
-from assistant.errors import AuthError, GmailError
+from assistant.drafting import rerender_draft
+from assistant.errors import AuthError, GmailError, InputError
 from assistant.gmail import GmailClient, OutcomeUnknown, decode_base64url
 from assistant.ledger import Ledger
 from assistant.reminders import (
@@ -242,35 +243,150 @@ def send_due(
         now = clock.now()
         if reminder.planned_send_at > now:
             continue
+        superseded = superseded_reason(ledger, config, reminder, reminder.planned_send_at)
+        if superseded is not None:
+            outcomes.append(_withdraw_superseded(ledger, gmail, reminder, superseded))
+            continue
         planner = planner_for(ledger, config, reminder)
         latest = config.send_window.latest_catch_up
         if catch_up(reminder.planned_send_at, now, latest, planner.zone) is None:
-            outcomes.append(move_to_next_window(ledger, config, planner, reminder, now))
+            outcomes.append(move_to_next_window(ledger, gmail, config, planner, reminder, now))
+            continue
+        gap_day = gap_ends_on(ledger, config, planner, reminder)
+        if gap_day is not None and planner.local_day(now) < gap_day:
+            outcomes.append(_wait_for_gap(ledger, gmail, config, planner, reminder, gap_day))
             continue
         outcomes.append(send_reminder(ledger, gmail, config, clock, reminder))
     return outcomes
 
 
+def _stage_rank(config: Config, stage: str) -> int:
+    names = [rule.name for rule in config.ladder.stages]
+    return names.index(stage) if stage in names else -1
+
+
+def superseded_reason(
+    ledger: Ledger, config: Config, reminder: Reminder, planned: datetime
+) -> str | None:
+    """Return why a later stage of one of the invoices makes this reminder pointless.
+
+    An earlier, milder stage must never reach the client after a later stage:
+    not once the later one was sent, and not when it is planned at or before
+    ``planned``, the time this reminder would go out.
+    """
+    rank = _stage_rank(config, reminder.stage)
+    for number in reminder.invoice_numbers:
+        for other in ledger.reminders.for_invoice(number):
+            if other.uid == reminder.uid or _stage_rank(config, other.stage) <= rank:
+                continue
+            if other.status in (SENDING, SENT):
+                return (
+                    f"the later {other.stage} reminder {other.uid} for invoice {number} "
+                    "was already sent"
+                )
+            if other.status in (DRAFTED, APPROVED) and other.planned_send_at <= planned:
+                when = other.planned_send_at.isoformat()
+                return (
+                    f"the later {other.stage} reminder {other.uid} for invoice {number} "
+                    f"is planned first, at {when}"
+                )
+    return None
+
+
+def _withdraw_superseded(
+    ledger: Ledger, gmail: GmailClient, reminder: Reminder, reason: str
+) -> SendOutcome:
+    withdraw(ledger, gmail, reminder, reason)
+    return SendOutcome(reminder.uid, reminder.invoice_numbers, RESULT_WITHDRAWN, detail=reason)
+
+
+def gap_ends_on(
+    ledger: Ledger, config: Config, planner: SendPlanner, reminder: Reminder
+) -> date | None:
+    """Return the first client day ``ladder.min_days_between_reminders`` allows, or None.
+
+    The gap counts from the latest reminder already sent for any of the
+    reminder's invoices, in the client's calendar days, as the ladder counts it.
+    """
+    sent_days = [
+        planner.local_day(other.sent_at)
+        for number in reminder.invoice_numbers
+        for other in ledger.reminders.for_invoice(number)
+        if other.uid != reminder.uid and other.status == SENT and other.sent_at is not None
+    ]
+    if not sent_days:
+        return None
+    return max(sent_days) + timedelta(days=config.ladder.min_days_between_reminders)
+
+
+def _wait_for_gap(
+    ledger: Ledger,
+    gmail: GmailClient,
+    config: Config,
+    planner: SendPlanner,
+    reminder: Reminder,
+    gap_day: date,
+) -> SendOutcome:
+    """Move a reminder that would go out too soon after the last one to the gap's end."""
+    planned = planner.plan(reminder.uid, gap_day, Direction.AFTER)
+    if _passes_due_date(ledger, config, reminder, planner, planned):
+        reason = (
+            "it would have gone out within ladder.min_days_between_reminders of the "
+            "previous reminder, and after that its due date has passed"
+        )
+        return _skip_by_system(ledger, gmail, reminder, reason)
+    ledger.reminders.update(reminder.uid, source="run", planned_send_at=planned)
+    logger.info(
+        "Reminder %s moved to %s to keep %d day(s) after the previous reminder",
+        reminder.uid, planned.isoformat(), config.ladder.min_days_between_reminders,
+    )
+    detail = f"moved to {planned.isoformat()} (minimum days between reminders)"
+    return SendOutcome(reminder.uid, reminder.invoice_numbers, RESULT_RESCHEDULED, detail=detail)
+
+
+def _skip_by_system(
+    ledger: Ledger, gmail: GmailClient, reminder: Reminder, reason: str
+) -> SendOutcome:
+    """Delete the reminder's draft, so it cannot be sent by hand, then mark it skipped."""
+    if reminder.draft_id:
+        _delete_draft(gmail, reminder.draft_id)
+    updated = ledger.reminders.transition(
+        reminder.uid, [APPROVED], SKIPPED, source="run", detail=reason
+    )
+    ledger.attention.resolve(kinds.APPROVAL, reminder.uid, source="run")
+    logger.warning("Reminder %s skipped and its draft deleted: %s", reminder.uid, reason)
+    return SendOutcome(updated.uid, updated.invoice_numbers, RESULT_SKIPPED, detail=reason)
+
+
 def move_to_next_window(
-    ledger: Ledger, config: Config, planner: SendPlanner, reminder: Reminder, now: datetime
+    ledger: Ledger,
+    gmail: GmailClient,
+    config: Config,
+    planner: SendPlanner,
+    reminder: Reminder,
+    now: datetime,
 ) -> SendOutcome:
     """Plan a reminder whose window passed unsent into the next window.
 
     A miss counts only when the reminder was approved before its window; one
     approved late just moves. After two misses in a row the user is notified.
+    A reminder that would then go out after a later stage is withdrawn.
     """
     planned = planner.next_send_time(reminder.uid, reminder.planned_send_at, now)
-    if _passes_due_date(ledger, config, reminder, planner, planned):
-        reason = "its last send window before the due date passed while the assistant was not running"
-        updated = ledger.reminders.transition(
-            reminder.uid, [APPROVED], SKIPPED, source="run", detail=reason
-        )
-        logger.warning("Reminder %s skipped: %s", reminder.uid, reason)
-        return SendOutcome(updated.uid, updated.invoice_numbers, RESULT_SKIPPED, detail=reason)
-
     approved_in_time = (
         reminder.approved_at is None or reminder.approved_at <= reminder.planned_send_at
     )
+    if _passes_due_date(ledger, config, reminder, planner, planned):
+        cause = (
+            "while the assistant was not running" if approved_in_time
+            else "before it was approved"
+        )
+        reason = f"its last send window before the due date passed {cause}"
+        return _skip_by_system(ledger, gmail, reminder, reason)
+    superseded = superseded_reason(ledger, config, reminder, planned)
+    if superseded is not None:
+        return _withdraw_superseded(ledger, gmail, reminder, superseded)
+
     missed = reminder.missed_windows + (1 if approved_in_time else 0)
     ledger.reminders.update(
         reminder.uid, source="run", planned_send_at=planned, missed_windows=missed
@@ -421,9 +537,35 @@ def presend_check(
     if client_message is not None:
         return _hold_for_reply(ledger, reminder, client_message)
 
-    if header_value(draft["message"], REMINDER_HEADER) != reminder.uid:
+    send_day = client_today(ledger, reminder, clock, config.user.timezone)
+    if send_day != reminder.stage_day and not _edited_in_gmail(ledger, reminder, draft):
+        # The text counts days overdue as of stage_day; sent on another day
+        # it would state a stale count, so it is written again for today.
+        try:
+            rerender_draft(ledger, gmail, config, reminder, send_day)
+        except (GmailError, InputError) as exc:
+            detail = f"its text could not be brought up to date for {send_day}: {exc}"
+            logger.warning("Reminder %s not sent now: %s", reminder.uid, detail)
+            return SendOutcome(
+                reminder.uid, reminder.invoice_numbers, RESULT_HELD, detail=detail
+            )
+    elif header_value(draft["message"], REMINDER_HEADER) != reminder.uid:
         restore_reminder_header(gmail, reminder, draft)
     return None
+
+
+def _edited_in_gmail(ledger: Ledger, reminder: Reminder, draft: dict[str, Any]) -> bool:
+    """Return True when the user changed the draft in Gmail since the assistant wrote it.
+
+    drafts.update gives the draft a new message id. Drafting records an edit
+    it notices under the source ``draft``, so the audit log keeps the fact.
+    """
+    if draft.get("message", {}).get("id") != reminder.draft_message_id:
+        return True
+    return any(
+        event.field == "draft_message_id" and event.source == "draft"
+        for event in ledger.events("reminder", reminder.uid)
+    )
 
 
 def _current_draft(gmail: GmailClient, reminder: Reminder) -> dict[str, Any] | None:

@@ -26,7 +26,7 @@ business_name = "Berg Consulting"
 timezone = "Europe/Berlin"
 """
 KEYS = {
-    "invoice_numbers", "stage", "draft_id", "thread_id", "to", "subject",
+    "uid", "invoice_numbers", "stage", "draft_id", "thread_id", "to", "subject",
     "planned_send_at", "status",
 }
 
@@ -71,6 +71,8 @@ def test_draft_json_lists_new_drafts(app: tuple[list[str], Path]) -> None:
     assert urgent["planned_send_at"].endswith("Z")
     assert urgent["status"] == "drafted"
     assert urgent["to"] == ["info@cronus.example"]
+    # The uid is what 'assistant approve UID' and 'assistant skip UID' take.
+    assert urgent["uid"] == "late_late.0.103767"
     assert "Needs you: invoice INV-10" in result.stderr
 
 
@@ -104,6 +106,20 @@ def test_draft_table_output(app: tuple[list[str], Path]) -> None:
     assert result.exit_code == 0, result.output
     assert "Reminder drafts" in result.stdout
     assert "late_late" in result.stdout
+
+
+def test_draft_table_shows_uid(app: tuple[list[str], Path]) -> None:
+    options, _ = app
+    run(options, "check")
+    uids = [row["uid"] for row in json.loads(run(options, "draft", "--json").stdout)]
+
+    result = run(options, "draft", "--horizon", "30")
+
+    # Rich folds long cells over lines, so the cells are joined before the search.
+    cells = "".join(line.split("│")[-2].strip() for line in result.stdout.splitlines()
+                    if line.count("│") >= 2)
+    for uid in uids:
+        assert uid in cells, result.stdout
 
 
 def test_draft_rejects_negative_horizon(app: tuple[list[str], Path]) -> None:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+from email import message_from_bytes, policy
 import time
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -16,16 +17,20 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from assistant import runner
+from assistant import drafting, runner, sending
+from assistant.gmail import decode_base64url
 from assistant.cli import _register_commands, cli
 from assistant.reminders import SENT
 from assistant.send_window import SendWindow
 from tests.test_sending import (
     BERLIN,
+    CLIENT_ADDRESS,
     OWNER,
     World,
     close_world,
     make_world,
+    planned_instant,
+    reminder_mime,
 )
 
 START = datetime(2026, 2, 20, 12, tzinfo=timezone.utc)
@@ -167,6 +172,79 @@ def test_idle_pass_quota_units(ladder_world: World) -> None:
     assert units <= 60, f"an idle pass spent {units} units: {calls}"
 
 
+def _invoice_mail(world: World) -> dict[str, str]:
+    """The sent invoice message as ``World.add_reminder`` takes it, after a sent check."""
+    evidence = world.ledger.get_evidence("INV-1")
+    assert evidence is not None and evidence.thread_id and evidence.rfc822_message_id
+    return {
+        "thread_id": evidence.thread_id,
+        "message_id": evidence.rfc822_message_id,
+        "subject": "Invoice INV-1",
+    }
+
+
+def test_gone_thread_does_not_stop_drafting(ladder_world: World) -> None:
+    world = ladder_world
+    runner.run_pass(world.ledger, world.gmail, world.config, world.clock)
+    urgent = world.add_reminder(_invoice_mail(world), stage="late_late", new_thread=True)
+    # Deleting the only draft of its own thread deletes the thread too.
+    world.gmail.delete_draft(str(urgent.draft_id))
+    world.set_time(world.clock.now() + timedelta(days=1))
+
+    report = drafting.draft_reminders(world.ledger, world.gmail, world.config, world.clock)
+
+    reasons = [reason for _, reason in report.needs_user]
+    assert not any("404" in reason for reason in reasons), reasons
+
+
+def test_moved_send_restates_days_overdue(ladder_world: World) -> None:
+    world = ladder_world
+    runner.run_pass(world.ledger, world.gmail, world.config, world.clock)
+    for open_reminder in world.ledger.reminders.list(["drafted", "approved"]):
+        world.ledger.reminders.update(open_reminder.uid, source="test", status="skipped")
+    uid = "early_late.0.INV-1"
+    first = planned_instant(world, uid, date(2026, 3, 5))
+    reminder = world.add_reminder(_invoice_mail(world), stage="early_late", planned=first)
+    assert reminder.stage_day == date(2026, 3, 5)
+    # The send moved to Tuesday 10 March, 8 days after the due date of 2 March.
+    moved = planned_instant(world, uid, date(2026, 3, 10))
+    world.ledger.reminders.update(uid, source="test", planned_send_at=moved)
+    world.set_time(moved + timedelta(minutes=1))
+
+    outcomes = sending.send_due(world.ledger, world.gmail, world.config, world.clock)
+
+    assert [o.result for o in outcomes] == [sending.RESULT_SENT], outcomes
+    message_id = outcomes[0].message_id
+    assert message_id is not None
+    raw = decode_base64url(world.gmail.get_message(message_id, "raw")["raw"])
+    body = message_from_bytes(raw, policy=policy.default).get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "8 days overdue" in text, text
+    assert world.ledger.reminders.get(uid).stage_day == date(2026, 3, 10)
+
+
+def test_moved_send_keeps_user_edit(ladder_world: World) -> None:
+    world = ladder_world
+    runner.run_pass(world.ledger, world.gmail, world.config, world.clock)
+    uid = "early_late.0.INV-1"
+    first = planned_instant(world, uid, date(2026, 3, 5))
+    reminder = world.add_reminder(_invoice_mail(world), stage="early_late", planned=first)
+    edited = reminder_mime(uid, "Re: Invoice INV-1", "<x@y>", CLIENT_ADDRESS)
+    edited = edited.replace(b"A friendly reminder", b"My own words")
+    world.gmail.update_draft(str(reminder.draft_id), edited, reminder.thread_id)
+    moved = planned_instant(world, uid, date(2026, 3, 10))
+    world.ledger.reminders.update(uid, source="test", planned_send_at=moved)
+    world.set_time(moved + timedelta(minutes=1))
+
+    outcomes = sending.send_due(world.ledger, world.gmail, world.config, world.clock)
+
+    sent = [o for o in outcomes if o.uid == uid]
+    assert [o.result for o in sent] == [sending.RESULT_SENT], outcomes
+    raw = decode_base64url(world.gmail.get_message(str(sent[0].message_id), "raw")["raw"])
+    assert b"My own words" in raw
+
+
 # -- the command line -----------------------------------------------------------
 
 
@@ -211,10 +289,29 @@ def test_cli_until_prints_each_event(ladder_world: World) -> None:
     )
 
     event_lines = [line for line in result.stderr.splitlines() if line.startswith("2026-")]
-    assert len(event_lines) >= 4, result.stderr
-    assert any("window opens" in line for line in event_lines)
     assert any(" sent receipt_check.0.INV-1 " in line for line in event_lines), result.stderr
+    nothing_done = "0 sent; 0 drafted; 0 auto-approved; 0 withdrawn"
+    idle = [line for line in event_lines if nothing_done in line]
+    assert idle == [], "passes that did nothing must print nothing"
     assert "reminder(s) sent" in result.stdout
+
+
+def test_cli_until_tells_of_waiting_approvals(ladder_world: World) -> None:
+    world = ladder_world
+    world.ledger.set_client("Acme", auto_approve=False)
+    _register_commands()
+
+    result = CliRunner().invoke(
+        cli,
+        _cli_args(
+            world, "--now", "2026-02-23T12:00:00Z", "run",
+            "--until", "2026-02-25T12:00:00Z", "--poll-minutes", "720",
+            "--log-file", str(world.folder / "run.log"),
+        ),
+    )
+
+    assert "1 reminder(s) wait for your approval" in result.stderr, result.stderr
+    assert "assistant approve UID" in result.stderr
 
 
 def test_cli_watch_rejects_simulated_clock(ladder_world: World) -> None:

@@ -20,6 +20,7 @@ import pytest
 from assistant import attention, sending
 from assistant.clock import SimulatedClock, to_epoch_ms
 from assistant.config import Config, build_config
+from assistant.errors import GmailError
 from assistant.gmail import GmailClient, RetryPolicy
 from assistant.ledger import Invoice, Ledger
 from assistant.reminders import (
@@ -446,6 +447,90 @@ def test_gentle_stage_skipped_past_due_date(world: World) -> None:
 
     assert [o.result for o in outcomes] == [sending.RESULT_SKIPPED]
     assert status_of(world, reminder.uid).status == SKIPPED
+
+
+def draft_exists(world: World, draft_id: str | None) -> bool:
+    assert draft_id is not None
+    try:
+        world.gmail.get_draft(draft_id, fmt="metadata")
+    except GmailError as exc:
+        assert exc.status == 404, exc
+        return False
+    return True
+
+
+def test_system_skip_deletes_draft_and_says_why(world: World) -> None:
+    mail = world.add_invoice(due=date(2026, 3, 6))
+    reminder = world.add_reminder(mail, stage="gentle")
+    # Approved only after its window of Thursday 5 March had passed.
+    world.ledger.reminders.update(
+        reminder.uid, source="test", approved_at=datetime(2026, 3, 5, 8, tzinfo=timezone.utc)
+    )
+    world.set_time(datetime(2026, 3, 5, 8, 30, tzinfo=timezone.utc))
+
+    sending.send_due(world.ledger, world.gmail, world.config, world.clock)
+
+    skipped = status_of(world, reminder.uid)
+    assert skipped.status == SKIPPED
+    assert "before it was approved" in skipped.detail
+    assert not draft_exists(world, reminder.draft_id), "a skipped draft could be sent by hand"
+
+
+def test_earlier_stage_withdrawn_after_later_sent(world: World) -> None:
+    mail = world.add_invoice()
+    early = world.add_reminder(mail, stage="early_late")
+    late = world.add_reminder(mail, stage="late_late", new_thread=True)
+    world.ledger.reminders.transition(
+        late.uid, [APPROVED], SENT, source="test",
+        sent_at=early.planned_send_at - timedelta(days=3),
+    )
+    world.set_time(early.planned_send_at + timedelta(minutes=1))
+
+    outcomes = sending.send_due(world.ledger, world.gmail, world.config, world.clock)
+
+    assert [o.result for o in outcomes] == [sending.RESULT_WITHDRAWN]
+    withdrawn = status_of(world, early.uid)
+    assert withdrawn.status == WITHDRAWN
+    assert late.uid in withdrawn.detail
+    assert world.sent_with_uid(early.uid) == []
+    assert not draft_exists(world, early.draft_id)
+
+
+def test_earlier_stage_moved_behind_later_withdrawn(world: World) -> None:
+    mail = world.add_invoice()
+    early = world.add_reminder(mail, stage="early_late")
+    # The later stage goes out on Tuesday 10 March, the day the missed
+    # early_late would move to, and earlier in the window or at the same time.
+    late_at = planned_instant(world, early.uid, date(2026, 3, 10)) - timedelta(seconds=1)
+    late = world.add_reminder(mail, stage="late_late", new_thread=True, planned=late_at)
+    world.set_time(datetime(2026, 3, 5, 8, 30, tzinfo=timezone.utc))
+
+    outcomes = sending.send_due(world.ledger, world.gmail, world.config, world.clock)
+
+    assert [o.uid for o in outcomes] == [early.uid]
+    assert outcomes[0].result == sending.RESULT_WITHDRAWN
+    assert status_of(world, early.uid).status == WITHDRAWN
+    assert status_of(world, late.uid).status == APPROVED
+
+
+def test_min_days_between_reminders_moves_send(world: World) -> None:
+    first_mail = world.add_invoice()
+    reminder = world.add_reminder(first_mail, stage="late_late", new_thread=True)
+    sent_day = reminder.planned_send_at - timedelta(days=1)
+    previous = world.add_reminder(first_mail, stage="early_late", planned=sent_day)
+    world.ledger.reminders.transition(
+        previous.uid, [APPROVED], SENT, source="test", sent_at=sent_day
+    )
+    world.set_time(reminder.planned_send_at + timedelta(minutes=1))
+
+    outcomes = sending.send_due(world.ledger, world.gmail, world.config, world.clock)
+
+    assert [o.result for o in outcomes] == [sending.RESULT_RESCHEDULED]
+    moved = status_of(world, reminder.uid)
+    gap = world.config.ladder.min_days_between_reminders
+    local_day = moved.planned_send_at.astimezone(sending.ZoneInfo(BERLIN)).date()
+    assert local_day >= sent_day.astimezone(sending.ZoneInfo(BERLIN)).date() + timedelta(days=gap)
+    assert world.sent_with_uid(reminder.uid) == []
 
 
 # -- recovery of interrupted sends -------------------------------------------------

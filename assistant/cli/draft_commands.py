@@ -58,6 +58,7 @@ def reminder_json(reminder: Reminder) -> dict[str, object]:
     """Return a reminder in the documented ``draft --json`` shape."""
     planned = reminder.planned_send_at.astimezone(timezone.utc)
     return {
+        "uid": reminder.uid,
         "invoice_numbers": list(reminder.invoice_numbers),
         "stage": reminder.stage,
         "draft_id": reminder.draft_id,
@@ -76,7 +77,7 @@ def _print_table(report: DraftReport) -> None:
         console.print("No reminder drafts due within the horizon.")
         return
     table = Table(title="Reminder drafts")
-    for column in ("Invoices", "Stage", "Status", "To", "Subject", "Planned (UTC)", "Draft"):
+    for column in ("Invoices", "Stage", "Status", "To", "Subject", "Planned (UTC)", "UID"):
         table.add_column(column, overflow="fold")
     for label, reminders in groups:
         for reminder in reminders:
@@ -88,6 +89,6 @@ def _print_table(report: DraftReport) -> None:
                 ", ".join(reminder.to),
                 reminder.subject,
                 planned.strftime("%Y-%m-%d %H:%M"),
-                reminder.draft_id or "",
+                reminder.uid,
             )
     console.print(table)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from assistant import paths
+from assistant.approval import waiting_for_approval
 from assistant.cli import AppContext, cli
 from assistant.clock import SimulatedClock, parse_instant
 from assistant.config import load_config
@@ -97,7 +98,8 @@ def run_command(
             )
         else:
             reports = [run_pass(ledger, gmail, config, app.clock, stop=stop)]
-    _echo_summary(reports)
+        waiting = len(waiting_for_approval(ledger))
+    _echo_summary(reports, waiting)
     if any(report.errors for report in reports):
         raise SystemExit(1)
 
@@ -112,6 +114,9 @@ def _parse_until(text: str | None) -> datetime | None:
 
 
 def _echo_event(report: PassReport) -> None:
+    # Idle passes print nothing, so the sends of a long --until run stay visible.
+    if not report.eventful:
+        return
     moment = report.at.isoformat().replace("+00:00", "Z")
     click.echo(f"{moment}  {report.event}: {report.summary()}", err=True)
     for outcome in report.sent:
@@ -124,7 +129,7 @@ def _echo_event(report: PassReport) -> None:
         click.echo(f"{moment}  error: {error}", err=True)
 
 
-def _echo_summary(reports: list[PassReport]) -> None:
+def _echo_summary(reports: list[PassReport], waiting: int) -> None:
     sent = [outcome for report in reports for outcome in report.sent]
     drafted = sum(len(report.drafted) for report in reports)
     withdrawn = sum(len(report.withdrawn) for report in reports)
@@ -140,4 +145,10 @@ def _echo_summary(reports: list[PassReport]) -> None:
     )
     for outcome in sent:
         click.echo(f"sent {outcome.uid} as message {outcome.message_id}")
+    if waiting:
+        click.echo(
+            f"{waiting} reminder(s) wait for your approval and are not sent until "
+            "approved: see 'assistant review', then 'assistant approve UID'",
+            err=True,
+        )
 
