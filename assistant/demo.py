@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -33,7 +34,8 @@ from assistant.sandbox.clock import SandboxClock
 from assistant.sandbox.loading import load_mailbox
 from assistant.sandbox.server import SandboxServer
 from assistant.sandbox.store import MailStore
-from assistant.status import StatusReport, status_report
+from assistant.reminders import Reminder
+from assistant.status import StatusReport, reminder_name, status_report
 from assistant.stopping import record_paid
 
 log = logging.getLogger(__name__)
@@ -254,14 +256,28 @@ def _play(
     say(f"{clock.now():%A %d %B %Y}: three weeks later, the final status.")
 
 
+def client_time(moment: datetime, number: str) -> str:
+    """Show a time in the zone of the invoice's client, where send windows are, and in UTC.
+
+    For example "Tue 03 Mar 05:13 in America/New_York (10:13 UTC)".
+    """
+    zone = ZoneInfo(_invoice(number).timezone)
+    local = moment.astimezone(zone)
+    return f"{local:%a %d %b %H:%M} in {zone.key} ({moment.astimezone(timezone.utc):%H:%M} UTC)"
+
+
+def _reminder_text(reminder: Reminder) -> str:
+    return f"{reminder_name(reminder.stage)} for {', '.join(reminder.invoice_numbers)}"
+
+
 def _approve_waiting(ledger: Ledger, clock: SimulatedClock, say: Say) -> None:
     waiting = waiting_for_approval(ledger)
     if not waiting:
         return
     for reminder in waiting:
-        say(f"  Draft {reminder.uid} for {', '.join(reminder.invoice_numbers)} waits in"
-            f" Gmail Drafts: \"{reminder.subject}\", planned for"
-            f" {reminder.planned_send_at:%a %d %b %H:%M} UTC.")
+        planned = client_time(reminder.planned_send_at, reminder.invoice_numbers[0])
+        say(f"  The draft of {_reminder_text(reminder)} waits in Gmail Drafts:"
+            f" \"{reminder.subject}\", planned for {planned}.")
     say("You read the drafts (assistant review) and approve them; nothing is sent"
         " without approval.")
     approve(ledger, [r.uid for r in waiting], clock)
@@ -273,12 +289,16 @@ def _narrator(ledger: Ledger, clock: SimulatedClock, say: Say) -> Callable[[Pass
     def narrate(report: PassReport) -> None:
         when = f"{report.at:%a %d %b %H:%M} UTC"
         for outcome in report.sent:
-            say(f"{when}  Sent reminder {outcome.uid} in its send window.")
+            sent = ledger.reminders.get(outcome.uid)
+            if sent is None:
+                say(f"{when}  Sent reminder {outcome.uid} in its send window.")
+                continue
+            at = client_time(sent.sent_at or report.at, sent.invoice_numbers[0])
+            say(f"{at}  Sent {_reminder_text(sent)} in its send window.")
         for reminder in report.drafted:
-            say(f"{when}  Drafted {reminder.stage} reminder for"
-                f" {', '.join(reminder.invoice_numbers)}; it waits for approval.")
+            say(f"{when}  Drafted {_reminder_text(reminder)}; it waits for approval.")
         for reminder in report.withdrawn:
-            say(f"{when}  Withdrew {reminder.uid}: {reminder.detail}")
+            say(f"{when}  Withdrew {_reminder_text(reminder)}: {reminder.detail}")
         for error in report.errors:
             say(f"{when}  A step failed and the pass went on: {error}")
         _approve_waiting(ledger, clock, say)

@@ -38,7 +38,15 @@ from assistant.ladder import (
     next_step,
 )
 from assistant.ledger import Client, Invoice, Ledger
-from assistant.reminders import APPROVED, DRAFTED, SENDING, SKIPPED, WITHDRAWN, Reminder
+from assistant.reminders import (
+    APPROVED,
+    DRAFTED,
+    SENDING,
+    SENT,
+    SKIPPED,
+    WITHDRAWN,
+    Reminder,
+)
 from assistant.send_window import SendPlanner
 from assistant.stopping import blocking_reason
 
@@ -55,6 +63,24 @@ _CONFIRMED = {"sent"}
 _NOT_SENT = {"draft_only", "not_found", "bounced"}
 # Two misses in a row is when sending raises the missed_windows item.
 MISSED_WINDOWS_LIMIT = 2
+# Names of the ladder stages in text for people; JSON keeps the stage names.
+STAGE_LABELS = {
+    "receipt_check": "did you receive it?",
+    "gentle": "gentle",
+    "early_late": "early late",
+    "late_late": "URGENT",
+    "call_client": "call the client",
+}
+
+
+def stage_label(stage: str) -> str:
+    """Return the label people see for a ladder stage, such as "early late"."""
+    return STAGE_LABELS.get(stage, stage.replace("_", " "))
+
+
+def reminder_name(stage: str) -> str:
+    """Return 'the "LABEL" reminder' for a ladder stage, for use in sentences."""
+    return f'the "{stage_label(stage)}" reminder'
 
 
 @dataclass(frozen=True)
@@ -68,11 +94,13 @@ class InvoiceStatus:
     due_date: date
     days_overdue: int  # 0 while not yet due
     check_status: str
-    stage: str | None
-    next_action: str
+    stage: str | None  # latest reminder not skipped or withdrawn, sent or not
+    next_action: str  # for JSON, with stage names
     next_action_at: datetime | None  # aware UTC
     paused_until: date | None
     needs_user: tuple[str, ...]
+    last_sent_stage: str | None = None
+    next_action_text: str = ""  # next_action for people, with stage labels
 
 
 @dataclass(frozen=True)
@@ -189,7 +217,8 @@ def _invoice_status(
     reminders = ledger.reminders.for_invoice(invoice.number)
     evidence = ledger.get_evidence(invoice.number)
     check_status = evidence.status if evidence else UNCHECKED
-    action, action_at, ladder_call = _next_action(ledger, config, clock, invoice, reminders)
+    action = _next_action(ledger, config, clock, invoice, reminders)
+    ladder_call = action.call
 
     items = list(ledger.attention.open_items(invoice.number))
     for reminder in reminders:
@@ -211,10 +240,12 @@ def _invoice_status(
         days_overdue=max(0, (today - invoice.due_date).days),
         check_status=check_status,
         stage=_current_stage(reminders),
-        next_action=action,
-        next_action_at=action_at,
+        next_action=action.action,
+        next_action_at=action.at,
         paused_until=_paused_until(ledger, invoice, today),
         needs_user=tuple(_unique(needs)),
+        last_sent_stage=_last_sent_stage(reminders),
+        next_action_text=action.text,
     )
 
 
@@ -223,7 +254,39 @@ def _current_stage(reminders: list[Reminder]) -> str | None:
     return live[-1].stage if live else None
 
 
+def _last_sent_stage(reminders: list[Reminder]) -> str | None:
+    sent = [r for r in reminders if r.status == SENT and r.sent_at is not None]
+    return max(sent, key=lambda r: r.sent_at or r.planned_send_at).stage if sent else None
+
+
 # --- next action -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NextAction:
+    """What the assistant does next for an invoice, in JSON words and in words for people."""
+
+    action: str  # with stage names, such as "draft the early_late reminder"
+    text: str  # with stage labels, such as 'draft the "early late" reminder'
+    at: datetime | None = None  # aware UTC
+    call: CallClientTask | None = None  # the ladder's call task, when that is next
+
+
+_PENDING_VERBS = {
+    DRAFTED: "send {} once approved",
+    APPROVED: "send {}",
+    SENDING: "confirm {} went out",
+}
+
+
+def _stage_action(verb: str, stage: str, at: datetime | None) -> NextAction:
+    return NextAction(
+        verb.format(f"the {stage} reminder"), verb.format(reminder_name(stage)), at
+    )
+
+
+def _no_action(reason: str) -> NextAction:
+    return NextAction(f"none: {reason}", f"nothing: {reason}")
 
 
 def _next_action(
@@ -232,22 +295,17 @@ def _next_action(
     clock: Clock,
     invoice: Invoice,
     reminders: list[Reminder],
-) -> tuple[str, datetime | None, CallClientTask | None]:
-    """Return the next action, its UTC time, and the ladder's call task if that is next."""
+) -> NextAction:
+    """Return the next action for the invoice and its time."""
     pending = [r for r in reminders if r.status in _PENDING]
     if pending:
         first = min(pending, key=lambda r: r.planned_send_at)
-        verbs = {
-            DRAFTED: "send the {} reminder once approved",
-            APPROVED: "send the {} reminder",
-            SENDING: "confirm the {} reminder went out",
-        }
-        return verbs[first.status].format(first.stage), first.planned_send_at, None
+        return _stage_action(_PENDING_VERBS[first.status], first.stage, first.planned_send_at)
 
     today = clock.now().astimezone(ZoneInfo(config.user.timezone)).date()
     reason = blocking_reason(ledger, invoice.number, today)
     if reason is not None:
-        return f"none: {reason}", None, None
+        return _no_action(reason)
 
     step = next_step(
         _invoice_state(ledger, invoice),
@@ -263,13 +321,13 @@ def _next_action(
         planned = planner.plan(step.reminder_id, step.due_on, step.direction)
         # A window already gone today moves on, as it would for the sending side.
         at = planner.next_send_time(step.reminder_id, planned, clock.now())
-        return f"draft the {step.stage} reminder", at, None
+        return _stage_action("draft {}", step.stage, at)
     if isinstance(step, CallClientTask):
         zone = ZoneInfo(_zone_name(ledger, invoice, config))
         at = datetime.combine(step.due_on, time(0, 0), tzinfo=zone).astimezone(timezone.utc)
-        return "call the client", at, step
+        return NextAction("call the client", "call the client", at, step)
     assert isinstance(step, NoReminder)
-    return f"none: {step.detail}", None, None
+    return _no_action(step.detail)
 
 
 def _zone_name(ledger: Ledger, invoice: Invoice, config: Config) -> str:
@@ -318,7 +376,7 @@ def _invoice_state(ledger: Ledger, invoice: Invoice) -> InvoiceState:
 _KIND_SENTENCES = {
     attention.APPROVAL: "Approve or skip a reminder draft: {}",
     attention.REPLY: "Read the client's reply: {}",
-    attention.BOUNCE: "A reminder bounced; check the client's address: {}",
+    attention.BOUNCE: "A message bounced; check the client's address: {}",
     attention.PAYMENT: "Confirm the payment with 'assistant paid' if it arrived: {}",
     attention.NOT_SENT: "Confirm that the invoice was sent: {}",
     attention.CALL: "{}",
@@ -326,9 +384,35 @@ _KIND_SENTENCES = {
 }
 
 
-def describe_item(item: AttentionItem) -> str:
-    sentence = _KIND_SENTENCES.get(item.kind, "{}").format(item.detail.rstrip("."))
+# The fix for an invoice that never reached the client's address.
+_FIX_ADDRESS = (
+    "fix the client's address with 'assistant client set', then send the invoice again"
+)
+
+
+def describe_item(item: AttentionItem, template: str | None = None) -> str:
+    """Turn an attention item into a sentence; ``template`` replaces the kind's own."""
+    sentence = (template or _KIND_SENTENCES.get(item.kind, "{}")).format(
+        item.detail.rstrip(".")
+    )
     return sentence if sentence.endswith((".", "?", "!")) else sentence + "."
+
+
+def _bounce_sentence(item: AttentionItem, check_status: str, reminders: list[Reminder]) -> str:
+    """Say whether the invoice or a reminder bounced, with the fix for each."""
+    # Reminders go out only once the invoice is confirmed as sent, so with none
+    # sent, or with the sent check showing the bounce, the invoice bounced.
+    reminder_sent = any(r.status == SENT for r in reminders)
+    if check_status == "bounced" or not reminder_sent:
+        return describe_item(item, f"{{}}. It was the invoice itself: {_FIX_ADDRESS}.")
+    resume = f"'assistant resume {item.invoice_number}'" if item.invoice_number else (
+        "'assistant resume' for the invoice"
+    )
+    return describe_item(
+        item,
+        "{}. It was a reminder: fix the client's address with 'assistant client set', "
+        f"then run {resume}.",
+    )
 
 
 def _needs_user(
@@ -344,7 +428,7 @@ def _needs_user(
     for reminder in drafted.values():
         planned = reminder.planned_send_at.astimezone(user_zone)
         needs.append(
-            f"Approve, edit or skip the {reminder.stage} reminder draft planned for "
+            f"Approve, edit or skip the draft of {reminder_name(reminder.stage)}, planned for "
             f"{planned:%Y-%m-%d %H:%M} {user_zone.key}: run 'assistant review'."
         )
     for reminder in reminders:
@@ -352,29 +436,52 @@ def _needs_user(
         open_status = reminder.status in _PENDING
         if open_status and reminder.missed_windows >= MISSED_WINDOWS_LIMIT and not missed_item:
             needs.append(
-                f"The {reminder.stage} reminder missed {reminder.missed_windows} send "
-                "windows in a row; check that the assistant runs on send days."
+                f"{reminder_name(reminder.stage).capitalize()} missed "
+                f"{reminder.missed_windows} send windows in a row; check that the "
+                "assistant runs on send days."
             )
     for item in items:
         if item.kind == attention.APPROVAL and item.key in drafted:
             continue
-        needs.append(describe_item(item))
-    has_not_sent_item = any(i.kind == attention.NOT_SENT for i in items)
-    if check_status not in _CONFIRMED and not has_not_sent_item:
+        if item.kind == attention.BOUNCE:
+            needs.append(_bounce_sentence(item, check_status, reminders))
+        else:
+            needs.append(describe_item(item))
+    # A not_sent item, or a bounce item for a bounced invoice, already says it.
+    explained = any(i.kind == attention.NOT_SENT for i in items) or (
+        check_status == "bounced" and any(i.kind == attention.BOUNCE for i in items)
+    )
+    if check_status not in _CONFIRMED and not explained:
         needs.append(_not_confirmed(invoice.number, check_status))
     return needs
 
 
+# Why an invoice is not confirmed as sent, and what to do, per sent-check status.
+_NOT_CONFIRMED_REASONS = {
+    UNCHECKED: "the sent check has not run; run 'assistant check {number}'",
+    "not_found": (
+        "the sent check found no sent message with it; send the invoice if it never "
+        "went out, then run 'assistant check {number}'"
+    ),
+    "draft_only": (
+        "it is only in an unsent Gmail draft; send it from Gmail, then run "
+        "'assistant check {number}'"
+    ),
+    "bounced": f"the invoice bounced; {_FIX_ADDRESS}",
+    "sent_to_other_address": (
+        "it went to another address than the client's on record; if that address "
+        "is right, add it with 'assistant client set', otherwise send the invoice "
+        "to the right address; then run 'assistant check {number}'"
+    ),
+}
+
+
 def _not_confirmed(number: str, check_status: str) -> str:
-    if check_status == UNCHECKED:
-        return (
-            f"Invoice {number} is not confirmed as sent: the sent check has not run; "
-            "run 'assistant check'."
-        )
-    return (
-        f"Invoice {number} is not confirmed as sent: the sent check found "
-        f"{check_status.replace('_', ' ')}; check the Sent folder."
+    reason = _NOT_CONFIRMED_REASONS.get(
+        check_status,
+        f"the sent check found the status {check_status}; run 'assistant check {{number}}'",
     )
+    return f"Invoice {number} is not confirmed as sent: {reason.format(number=number)}."
 
 
 def _unique(sentences: list[str]) -> list[str]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from decimal import Decimal
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
@@ -334,3 +335,71 @@ def _reset_stats(url: str) -> None:
 
     response, _ = httplib2.Http().request(url + "sandbox/stats/reset", method="POST")
     assert response.status == 200
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, not a mailbox\n"], ids=["empty", "not-mbox"])
+def test_takeout_without_messages_is_rejected(tmp_path: Path, content: bytes) -> None:
+    from click.testing import CliRunner
+
+    import assistant.cli as cli_module
+    from assistant.errors import InputError
+    from assistant.ledger import Invoice, SentEvidence
+
+    cli_module._register_commands()
+    now = datetime(2026, 3, 2, 7, 0, tzinfo=timezone.utc)
+    db = tmp_path / "ledger.db"
+    ledger = Ledger.open(db, SimulatedClock(now))
+    ledger.add_invoice(
+        Invoice("INV-1", "Azure Interior", Decimal("100.00"), "EUR", now.date(), now.date())
+    )
+    ledger.set_evidence(SentEvidence("INV-1", "sent", now, message_id="m-1"))
+    ledger.close()
+    takeout = tmp_path / "export.mbox"
+    takeout.write_bytes(content)
+
+    result = CliRunner().invoke(
+        cli_module.cli, ["--db", str(db), "check", "--takeout", str(takeout)]
+    )
+
+    # The CLI's entry point maps InputError to its exit status; CliRunner keeps it.
+    assert isinstance(result.exception, InputError), result.output
+    message = str(result.exception)
+    assert str(takeout) in message
+    assert "no messages" in message
+    assert "All mail Including Spam and Trash.mbox" in message
+    ledger = Ledger.open(db, SimulatedClock(now))
+    evidence = ledger.get_evidence("INV-1")
+    ledger.close()
+    assert evidence is not None
+    assert evidence.status == "sent", "a failed check keeps what earlier checks found"
+
+
+def test_check_table_fits_80_columns() -> None:
+    from rich.console import Console
+
+    from assistant.cli.check_commands import print_check_table
+    from assistant.invoice_check import CheckedInvoice
+    from assistant.ledger import Invoice, SentEvidence
+
+    now = datetime(2026, 3, 2, 7, 0, tzinfo=timezone.utc)
+    detail = (
+        "Sent 2026-02-20 UTC to chris@litware-old.example, which is not an address of "
+        "Litware Inc (ap@litware.example); add the address with 'assistant client set'"
+    )
+    results = [
+        CheckedInvoice(
+            Invoice("INV-2026-000006", "Litware Inc", Decimal("1"), "USD", now.date(),
+                    now.date()),
+            SentEvidence("INV-2026-000006", "sent_to_other_address", now, detail=detail),
+        )
+    ]
+    console = Console(width=80, record=True)
+
+    print_check_table(results, console)
+
+    lines = console.export_text().splitlines()
+    text = "\n".join(lines)
+    assert all(len(line) <= 80 for line in lines), lines
+    for whole in ("INV-2026-000006", "chris@litware-old.example,", "2026-02-20",
+                  "(ap@litware.example);"):
+        assert whole in text, whole

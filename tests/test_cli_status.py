@@ -168,3 +168,62 @@ def test_status_empty_ledger(tmp_path: Path) -> None:
     data = json.loads(run(tmp_path / "empty.db", tmp_path, "--json").stdout)
     assert data["invoices"] == []
     assert data["aging"] == {}
+
+
+def _render(db: Path, tmp_path: Path, width: int) -> list[str]:
+    """Render the status report as a console of ``width`` columns shows it."""
+    from rich.console import Console
+
+    from assistant.cli.status_commands import print_report
+    from assistant.config import load_config
+    from assistant.status import status_report
+
+    config = load_config(tmp_path / "no-config.toml")
+    ledger = Ledger.open(db, SimulatedClock(NOW))
+    try:
+        report = status_report(ledger, config, SimulatedClock(NOW))
+    finally:
+        ledger.close()
+    console = Console(width=width, record=True)
+    print_report(report, config, console)
+    return console.export_text().splitlines()
+
+
+@pytest.fixture
+def long_db(db: Path) -> Path:
+    """Add a long client name, a long message id and a pause to the ledger."""
+    ledger = Ledger.open(db, SimulatedClock(NOW))
+    due = NOW.date() - timedelta(days=1)
+    ledger.add_invoice(
+        Invoice("INV-2026-000123", "Internationale Handelsgesellschaft Nord", Decimal("1234567.89"),
+                "EUR", due - timedelta(days=30), due)
+    )
+    ledger.set_evidence(SentEvidence("INV-2026-000123", "sent_to_other_address", NOW))
+    ledger.set_invoice("E-2", paused_until=NOW.date() + timedelta(days=20))
+    ledger.close()
+    return db
+
+
+def test_status_fits_80_columns(long_db: Path, tmp_path: Path) -> None:
+    lines = _render(long_db, tmp_path, 80)
+    text = "\n".join(lines)
+
+    too_wide = [line for line in lines if len(line) > 80]
+    assert not too_wide, too_wide
+    for whole in ("INV-2026-000123", "€1,234,567.89", "2026-05-13", "1 day late",
+                  "Handelsgesel", "Next actions"):
+        assert whole in text, whole
+    assert "…" not in text, "nothing is cropped"
+    assert "1 days late" not in text
+    assert text.count("paused until 2026-06-03") == 1, "the pause shows once"
+
+
+def test_status_wide_console_has_next_action_column(long_db: Path, tmp_path: Path) -> None:
+    lines = _render(long_db, tmp_path, 160)
+    text = "\n".join(lines)
+
+    assert all(len(line) <= 160 for line in lines)
+    assert "Next action " in text
+    assert "Next actions" not in text, "the next action is in the table"
+    # The cell may wrap between the words, so count the one word.
+    assert text.count("paused") == 1, "the pause shows once"

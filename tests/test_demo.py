@@ -109,3 +109,60 @@ def test_demo_paths_exist(demo: tuple[DemoRun, list[str]]) -> None:
     assert Path(run.db_path).is_file()
     assert Path(run.config_path).is_file()
     assert run.url.startswith("http://127.0.0.1:")
+
+
+def test_demo_shows_client_zone_times(demo: tuple[DemoRun, list[str]]) -> None:
+    _, lines = demo
+    sent = [line for line in lines if "in its send window" in line]
+
+    assert sent
+    for line in sent:
+        # Send windows are Tue-Thu early morning in the client's zone.
+        assert " in America/" in line or " in Europe/" in line or " in Asia/" in line, line
+        assert " UTC)" in line, line
+
+
+def test_demo_uses_stage_labels(demo: tuple[DemoRun, list[str]]) -> None:
+    _, lines = demo
+    text = "\n".join(lines)
+
+    assert '"did you receive it?" reminder' in text
+    assert '"early late" reminder' in text
+    for name in ("receipt_check", "early_late", "late_late"):
+        assert name not in text, name
+
+
+def test_demo_no_serve_says_how_to_restart(demo: tuple[DemoRun, list[str]]) -> None:
+    from assistant.cli.demo_commands import where_lines
+
+    run, _ = demo
+    port = run.url.rstrip("/").rsplit(":", 1)[1]
+
+    stopped = "\n".join(where_lines(run, serving=False))
+    serving = "\n".join(where_lines(run, serving=True))
+
+    assert f"assistant sandbox serve --state {run.state_path} --port {port}" in stopped
+    assert f"--gmail-url http://127.0.0.1:{port}/" in stopped
+    assert "Sandbox: " not in stopped
+    assert f"Sandbox: {run.url}" in serving
+    assert "sandbox serve" not in serving
+
+
+def test_demo_final_status_fits_80_columns(demo: tuple[DemoRun, list[str]]) -> None:
+    from rich.console import Console
+
+    from assistant.cli.status_commands import print_report
+
+    run, _ = demo
+    assert run.status is not None
+    assert run.config is not None
+    console = Console(width=80, record=True)
+
+    print_report(run.status, run.config, console)
+
+    lines = console.export_text().splitlines()
+    text = "\n".join(lines)
+    assert all(len(line) <= 80 for line in lines), [l for l in lines if len(l) > 80]
+    assert "…" not in text
+    for whole in ("INV-2026-003", "Sakura", "1 day late", "did you", "'assistant client set'"):
+        assert whole in text, whole

@@ -197,7 +197,31 @@ def test_not_found_invoice_needs_user(
     row = status_report(ledger, config, clock).invoices[0]
 
     assert row.check_status == "not_found"
-    assert any("found not found" in s for s in row.needs_user)
+    assert any("found no sent message" in s for s in row.needs_user)
+    assert not any("found not found" in s for s in row.needs_user)
+
+
+@pytest.mark.parametrize(
+    ("check_status", "advice"),
+    [
+        ("not_found", "found no sent message with it"),
+        ("draft_only", "send it from Gmail"),
+        ("bounced", "the invoice bounced; fix the client's address with 'assistant client set'"),
+        ("sent_to_other_address", "it went to another address"),
+    ],
+)
+def test_unsent_invoice_advice_per_status(
+    ledger: Ledger, config: Config, clock: SimulatedClock, check_status: str, advice: str
+) -> None:
+    add_invoice(ledger, "E-1", -10, "100.00")
+    ledger.set_evidence(SentEvidence("E-1", check_status, NOW))
+
+    needs = status_report(ledger, config, clock).invoices[0].needs_user
+
+    assert any(advice in s for s in needs), needs
+    assert not any("check the Sent folder" in s for s in needs), needs
+    if "_" in check_status:
+        assert not any(check_status in s for s in needs), "internal status names stay out"
 
 
 def test_next_stage_from_ladder(ledger: Ledger, config: Config, clock: SimulatedClock) -> None:
@@ -209,6 +233,7 @@ def test_next_stage_from_ladder(ledger: Ledger, config: Config, clock: Simulated
     row = status_report(ledger, config, clock).invoices[0]
 
     assert row.next_action == "draft the receipt_check reminder"
+    assert row.next_action_text == 'draft the "did you receive it?" reminder'
     assert row.next_action_at is not None
     assert row.next_action_at > NOW
     assert row.next_action_at.date() < TODAY + timedelta(days=10)
@@ -244,10 +269,14 @@ def test_drafted_reminder_is_next_and_needs_approval(
 
     assert row.stage == "early_late"
     assert row.next_action == "send the early_late reminder once approved"
+    assert row.next_action_text == 'send the "early late" reminder once approved'
     assert row.next_action_at == planned
+    assert row.last_sent_stage is None, "a draft is not sent"
     approvals = [s for s in row.needs_user if "assistant review" in s]
     assert len(approvals) == 1, "the approval item and the draft give one sentence"
     assert "2026-05-19 05:17 UTC" in approvals[0]
+    assert '"early late"' in approvals[0]
+    assert "early_late" not in approvals[0]
 
 
 def test_stage_is_latest_reminder(ledger: Ledger, config: Config, clock: SimulatedClock) -> None:
@@ -265,7 +294,75 @@ def test_stage_is_latest_reminder(ledger: Ledger, config: Config, clock: Simulat
     row = status_report(ledger, config, clock).invoices[0]
 
     assert row.stage == "early_late"
+    assert row.last_sent_stage == "early_late"
     assert row.next_action == "draft the late_late reminder"
+    assert row.next_action_text == 'draft the "URGENT" reminder'
+
+
+def test_last_sent_stage_skips_drafts(
+    ledger: Ledger, config: Config, clock: SimulatedClock
+) -> None:
+    add_invoice(ledger, "E-1", 5, "100.00")
+    confirm_sent(ledger, "E-1", NOW - timedelta(days=40))
+    sent_at = NOW - timedelta(days=7)
+    ledger.reminders.add(
+        _reminder("E-1", "gentle", SENT, sent_at, sent_at=sent_at, sent_message_id="s1")
+    )
+    ledger.reminders.add(
+        _reminder("E-1", "early_late", DRAFTED, NOW + timedelta(days=5))
+    )
+
+    row = status_report(ledger, config, clock).invoices[0]
+
+    assert row.stage == "early_late", "JSON keeps the latest reminder"
+    assert row.last_sent_stage == "gentle"
+    assert row.next_action_text == 'send the "early late" reminder once approved'
+
+
+def _bounce(ledger: Ledger, number: str) -> None:
+    ledger.attention.add(
+        attention.BOUNCE,
+        f"{number}/b-1",
+        f"Invoice {number}: a message to ap@azure.example bounced (permanent failure)",
+        invoice_number=number,
+        message_id="b-1",
+    )
+
+
+def test_bounced_invoice_says_invoice_bounced(
+    ledger: Ledger, config: Config, clock: SimulatedClock
+) -> None:
+    add_invoice(ledger, "E-1", -10, "100.00")
+    ledger.set_evidence(SentEvidence("E-1", "bounced", NOW))
+    _bounce(ledger, "E-1")
+
+    needs = status_report(ledger, config, clock).invoices[0].needs_user
+
+    bounces = [s for s in needs if "bounced" in s]
+    assert len(bounces) == 1, needs
+    assert "It was the invoice itself" in bounces[0]
+    assert "'assistant client set'" in bounces[0]
+    assert "send the invoice again" in bounces[0]
+    assert not any("A reminder bounced" in s for s in needs)
+
+
+def test_bounced_reminder_says_reminder_bounced(
+    ledger: Ledger, config: Config, clock: SimulatedClock
+) -> None:
+    add_invoice(ledger, "E-1", 5, "100.00")
+    confirm_sent(ledger, "E-1", NOW - timedelta(days=40))
+    sent_at = NOW - timedelta(days=3)
+    ledger.reminders.add(
+        _reminder("E-1", "gentle", SENT, sent_at, sent_at=sent_at, sent_message_id="s1")
+    )
+    _bounce(ledger, "E-1")
+
+    needs = status_report(ledger, config, clock).invoices[0].needs_user
+
+    bounces = [s for s in needs if "bounced" in s]
+    assert len(bounces) == 1, needs
+    assert "It was a reminder" in bounces[0]
+    assert "'assistant resume E-1'" in bounces[0]
 
 
 def test_overdue_invoice_records_one_call(

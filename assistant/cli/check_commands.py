@@ -13,9 +13,11 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 from assistant.cli import AppContext, cli
-from assistant.errors import UsageError
+from assistant.cli.status_commands import WIDE_CONSOLE, notes_grid
+from assistant.errors import InputError, UsageError
 from assistant.gmail import GmailClient
 from assistant.invoice_check import CheckedInvoice, check_invoices, evidence_json
 from assistant.ledger import Ledger
@@ -91,6 +93,14 @@ def _takeout_client(path: Path) -> Iterator[GmailClient]:
     with tempfile.TemporaryDirectory(prefix="assistant-takeout-") as folder:
         store = MailStore(str(Path(folder) / "mailbox.db"))
         report = load_mailbox(store, path)
+        if report.loaded == 0:
+            store.close()
+            # Checking against an empty mailbox would mark every invoice
+            # not_found and overwrite what earlier checks found.
+            raise InputError(
+                f"--takeout {path}: the file holds no messages, so nothing was checked; "
+                "give the Takeout file 'All mail Including Spam and Trash.mbox'"
+            )
         for name, reason in report.kept_raw:
             click.echo(f"Kept {name} as raw bytes: {reason}", err=True)
         owner = store.guess_user_email()
@@ -106,14 +116,29 @@ def _print_table(results: Sequence[CheckedInvoice]) -> None:
     if not results:
         console.print("No unpaid invoices to check.")
         return
+    print_check_table(results, console)
+
+
+def print_check_table(results: Sequence[CheckedInvoice], console: Console) -> None:
+    """Print one row per invoice; the reason goes under the table when the console is narrow."""
+    wide = console.width >= WIDE_CONSOLE
     table = Table(title="Sent check")
-    for column in ("Invoice", "Client", "Status", "Reason"):
-        table.add_column(column, overflow="fold")
+    table.add_column("Invoice", no_wrap=True)
+    table.add_column("Client", overflow="fold")
+    table.add_column("Status", overflow="fold")
+    if wide:
+        table.add_column("Reason", overflow="fold")
     for result in results:
-        table.add_row(
+        cells = [
             result.invoice.number,
             result.invoice.client,
-            result.evidence.status,
-            result.evidence.detail,
-        )
+            result.evidence.status.replace("_", " "),
+        ]
+        if wide:
+            cells.append(result.evidence.detail)
+        # Text cells, so brackets in a client name are not read as markup.
+        table.add_row(*(Text(cell) for cell in cells))
     console.print(table)
+    if not wide:
+        console.print("[bold]Reasons[/bold]")
+        console.print(notes_grid([(r.invoice.number, r.evidence.detail) for r in results]))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
 from rich.console import Console
 
 from assistant import paths
 from assistant.cli import AppContext, cli
-from assistant.demo import DemoRun, run_demo
+from assistant.demo import END, DemoRun, run_demo
 from assistant.cli.status_commands import print_report
 
 
@@ -40,11 +41,13 @@ def demo_command(app: AppContext, workdir: Path | None, serve: bool | None) -> N
     folder = workdir or paths.data_dir() / "demo"
     console = Console(highlight=False)
     run = run_demo(folder, lambda text: console.print(text, soft_wrap=True))
+    serving = serve if serve is not None else sys.stdin.isatty()
     try:
         if run.status is not None and run.config is not None:
             print_report(run.status, run.config, console)
-        _print_where(console, run)
-        if serve if serve is not None else sys.stdin.isatty():
+        for line in where_lines(run, serving):
+            console.print(line, soft_wrap=True)
+        if serving:
             console.print("The sandbox keeps running for these commands; Ctrl-C stops it.")
             try:
                 threading.Event().wait()
@@ -54,12 +57,27 @@ def demo_command(app: AppContext, workdir: Path | None, serve: bool | None) -> N
         run.close()
 
 
-def _print_where(console: Console, run: DemoRun) -> None:
-    console.print(f"Sandbox: {run.url}")
-    console.print(f"Ledger database: {run.db_path}")
-    console.print(f"Config: {run.config_path}")
-    console.print(
-        "Rerun any command against them, for example:\n"
-        f"  assistant --gmail-url {run.url} --db {run.db_path} --config {run.config_path}"
-        " --now 2026-03-23T07:00:00Z status"
+def where_lines(run: DemoRun, serving: bool) -> list[str]:
+    """Tell where the demo's files are and how to run commands against them.
+
+    Without ``serving`` the sandbox stops when the demo ends, so the lines say
+    how to start it again on the mailbox it saved.
+    """
+    port = urlsplit(run.url).port
+    url = run.url if serving else f"http://127.0.0.1:{port}/"
+    command = (
+        f"  assistant --gmail-url {url} --db {run.db_path} --config {run.config_path}"
+        f" --now {END:%Y-%m-%dT%H:%M:%SZ} status"
     )
+    lines = [f"Ledger database: {run.db_path}", f"Config: {run.config_path}"]
+    if serving:
+        return [f"Sandbox: {run.url}", *lines,
+                "Rerun any command against them, for example:", command]
+    return [
+        *lines,
+        f"Sandbox mailbox: {run.state_path} (the sandbox stopped with the demo)",
+        "To rerun commands against them, start the sandbox again on its saved mailbox:",
+        f"  assistant sandbox serve --state {run.state_path} --port {port}",
+        "then, in another terminal, for example:",
+        command,
+    ]
