@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
 from email.message import EmailMessage
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from assistant import config as config_module
 from assistant import demo_data
@@ -29,12 +29,13 @@ from assistant.invoice_check import check_invoices
 from assistant.invoice_import import import_invoices
 from assistant.ledger import Ledger
 from assistant.mail_sync import MailCache, MailReader
+from assistant.quota_pacing import SimulatedQuotaTime
+from assistant.reminders import Reminder
 from assistant.runner import PassReport, run_until
 from assistant.sandbox.clock import SandboxClock
 from assistant.sandbox.loading import load_mailbox
 from assistant.sandbox.server import SandboxServer
 from assistant.sandbox.store import MailStore
-from assistant.reminders import Reminder
 from assistant.status import StatusReport, reminder_name, status_report
 from assistant.stopping import record_paid
 
@@ -119,25 +120,6 @@ def _arrivals() -> list[ArrivingMail]:
     ]
 
 
-class QuotaTime:
-    """Monotonic seconds for quota pacing that follow the simulated clock.
-
-    The client's pacer and the sandbox's quota window both read it, so three
-    simulated weeks spread their quota over three weeks instead of making the
-    pacer wait in real time. A pacer's wait moves it forward too.
-    """
-
-    def __init__(self, clock: SimulatedClock):
-        self._clock = clock
-        self._waited = 0.0
-
-    def __call__(self) -> float:
-        return self._clock.now().timestamp() + self._waited
-
-    def sleep(self, seconds: float) -> None:
-        self._waited += max(seconds, 0.0)
-
-
 def write_demo_config(path: Path) -> Config:
     """Write the sample consultant's settings; return the loaded config."""
     answers = {
@@ -156,9 +138,7 @@ def write_demo_config(path: Path) -> Config:
     return config_module.save_answers(path, answers, options)
 
 
-def start_sandbox(
-    workdir: Path, quota_time: Callable[[], float]
-) -> tuple[MailStore, SandboxServer, Path]:
+def start_sandbox(workdir: Path) -> tuple[MailStore, SandboxServer, Path]:
     """Load the sample mailbox into a sandbox kept in ``workdir``; start serving it."""
     state_path = workdir / "mailbox.db"
     clock = SandboxClock()
@@ -167,7 +147,8 @@ def start_sandbox(
     mailbox_path = Path(demo_data.__file__).parent / "data" / demo_data.MAILBOX_FILE
     load_mailbox(store, mailbox_path, owner=demo_data.OWNER)
     store.set_user_email(demo_data.OWNER)
-    server = SandboxServer(store, clock=clock, quota_clock=quota_time).start()
+    # The mail clock is simulated, so the sandbox counts quota in simulated time.
+    server = SandboxServer(store, clock=clock).start()
     return store, server, state_path
 
 
@@ -192,13 +173,15 @@ def run_demo(workdir: Path, say: Say) -> DemoRun:
     say("Starting a local Gmail sandbox on 127.0.0.1 with Rivera Consulting's mailbox,"
         " loaded from a Gmail Takeout export that ships with the assistant.")
     clock = SimulatedClock(START)
-    quota_time = QuotaTime(clock)
-    store, server, state_path = start_sandbox(workdir, quota_time)
+    store, server, state_path = start_sandbox(workdir)
     run = DemoRun(workdir, db_path, config_path, state_path, server, store)
     config = write_demo_config(config_path)
     run.config = config
     ledger = Ledger.open(db_path, clock)
-    gmail = GmailClient.connect(server.url, clock=quota_time, sleep=quota_time.sleep)
+    # Three simulated weeks spend more quota than one real minute allows, so
+    # the client paces on simulated time too, as with --now.
+    pacing = SimulatedQuotaTime(clock.now)
+    gmail = GmailClient.connect(server.url, clock=pacing, sleep=pacing.sleep)
     try:
         _play(run, ledger, gmail, config, clock, say)
     finally:

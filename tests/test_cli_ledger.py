@@ -248,3 +248,39 @@ def test_client_set_language_without_templates_warns(db: Path) -> None:
     assert "will use the English templates" in french.stderr
     assert japanese.exit_code == 0, japanese.output
     assert "Warning" not in japanese.stderr
+
+
+def test_stage_overrides_on_client_and_invoice(tmp_path: Path) -> None:
+    db = str(tmp_path / "ledger.db")
+    runner = CliRunner()
+    cli = assistant.cli.cli
+    base = ["--db", db, "--config", str(tmp_path / "config.toml")]
+    created = runner.invoke(
+        cli, [*base, "client", "set", "Acme", "--email", "ap@acme.example",
+              "--stages-off", "receipt_check"]
+    )
+    assert created.exit_code == 0, created.output
+    added = runner.invoke(
+        cli, [*base, "invoice", "add", "INV-9", "--client", "Acme", "--amount", "10.00",
+              "--currency", "EUR", "--issue-date", "2026-03-02", "--due-date", "2026-04-01"]
+    )
+    assert added.exit_code == 0, added.output
+
+    changed = runner.invoke(
+        cli, [*base, "invoice", "set", "INV-9", "--stages-off", "gentle,early_late",
+              "--language", "ja"]
+    )
+    unknown = runner.invoke(cli, [*base, "invoice", "set", "INV-9", "--stages-off", "polite"])
+
+    assert changed.exit_code == 0, changed.output
+    assert unknown.exit_code != 0
+    assert "polite" in str(unknown.exception)
+    ledger = Ledger.open(tmp_path / "ledger.db", SystemClock())
+    try:
+        client = ledger.get_client("Acme")
+        invoice = ledger.get_invoice("INV-9")
+        assert client is not None and client.stages_off == ("receipt_check",)
+        assert invoice is not None and invoice.stages_off == ("gentle", "early_late")
+        assert invoice.language == "ja"
+    finally:
+        ledger.close()

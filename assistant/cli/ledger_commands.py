@@ -317,6 +317,12 @@ def client_group() -> None:
 @click.option(
     "--terms", type=click.IntRange(min=0), help="Payment terms in days, such as 30."
 )
+@click.option(
+    "--stages-off",
+    metavar="STAGE[,STAGE...]",
+    help="Reminder stages never sent to this client, such as receipt_check; "
+    "'none' turns all back on.",
+)
 @click.pass_obj
 def client_set(
     app: AppContext,
@@ -327,6 +333,7 @@ def client_set(
     country: str | None,
     language: str | None,
     terms: int | None,
+    stages_off: str | None,
 ) -> None:
     """Create client NAME or change the fields given; other fields keep their values."""
     values = {
@@ -335,6 +342,7 @@ def client_set(
         "country": country,
         "language": language,
         "payment_terms_days": terms,
+        "stages_off": _stage_list(app, stages_off),
     }
     given = {key: value for key, value in values.items() if value is not None}
     with _ledger(app) as ledger, ledger.transaction():
@@ -359,8 +367,65 @@ def client_set(
 
 
 _CLIENT_OPTIONS = (
-    "--email", "--contact", "--timezone", "--country", "--language", "--terms"
+    "--email", "--contact", "--timezone", "--country", "--language", "--terms",
+    "--stages-off",
 )
+
+
+def _stage_list(app: AppContext, text: str | None) -> tuple[str, ...] | None:
+    """Parse a comma-separated list of ladder stage names; 'none' is the empty list."""
+    if text is None:
+        return None
+    if text.strip().lower() == "none":
+        return ()
+    names = tuple(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    known = set(load_config(app.config_path).ladder.stage_names())
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise InputError(
+            f"unknown reminder stage(s) {', '.join(unknown)}; use "
+            + ", ".join(sorted(known))
+            + " or 'none'"
+        )
+    return names
+
+
+@invoice_group.command("set")
+@click.argument("number")
+@click.option("--language", help="Language of this invoice's reminders, such as ja.")
+@click.option("--timezone", help="IANA time zone for this invoice's send windows.")
+@click.option(
+    "--stages-off",
+    metavar="STAGE[,STAGE...]",
+    help="Reminder stages never sent for this invoice; 'none' turns all back on.",
+)
+@click.pass_obj
+def invoice_set(
+    app: AppContext,
+    number: str,
+    language: str | None,
+    timezone: str | None,
+    stages_off: str | None,
+) -> None:
+    """Override the client's language, time zone or stages for invoice NUMBER.
+
+    To pause one invoice use 'assistant pause'; to record a payment, 'assistant paid'.
+    """
+    values = {
+        "language": language,
+        "timezone": timezone,
+        "stages_off": _stage_list(app, stages_off),
+    }
+    given = {key: value for key, value in values.items() if value is not None}
+    if not given:
+        raise UsageError("give at least one of --language, --timezone, --stages-off")
+    with _ledger(app) as ledger:
+        change = ledger.set_invoice(number, source="cli", **given)
+    click.echo(f"Invoice {number}: {change.action}", err=True)
+    for key, (old, new) in change.fields.items():
+        click.echo(f"  {key}: {old or '-'} -> {new}", err=True)
+    if language is not None:
+        _warn_missing_templates(language)
 
 
 def _template_languages() -> set[str]:
