@@ -31,6 +31,7 @@ QUOTA_UNITS: Mapping[str, int] = {
     "labels.get": 1,
     "labels.list": 1,
     "labels.update": 5,
+    "labels.patch": 5,
     "messages.attachments.get": 5,
     "messages.batchDelete": 50,
     "messages.batchModify": 50,
@@ -43,13 +44,22 @@ QUOTA_UNITS: Mapping[str, int] = {
     "messages.send": 100,
     "messages.trash": 5,
     "messages.untrash": 5,
+    "settings.sendAs.create": 100,
+    "settings.sendAs.delete": 5,
     "settings.sendAs.get": 1,
     "settings.sendAs.list": 1,
+    "settings.sendAs.update": 100,
+    "settings.sendAs.verify": 100,
+    "stop": 50,
     # NOTE: the threads rows were not in the copy of the page checked; these
     # are the values other Gmail clients quote for them.
+    "threads.delete": 20,
     "threads.get": 10,
     "threads.list": 10,
     "threads.modify": 10,
+    "threads.trash": 10,
+    "threads.untrash": 10,
+    "watch": 100,
 }
 # Charged for a method missing above, on the side of caution.
 UNLISTED_METHOD_UNITS = 10

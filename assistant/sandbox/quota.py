@@ -15,6 +15,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from assistant.quota_pacing import QUOTA_UNITS
 from assistant.sandbox.errors import RateLimited
 
 QUOTA_WINDOW_SECONDS = 60.0
@@ -22,53 +23,9 @@ DEFAULT_QUOTA_PER_MINUTE = 6_000
 
 _PREFIX = "gmail.users."
 
-# Units per call, as listed on the usage limits page. Methods the page does not
-# list cost 1 unit here.
-UNIT_COSTS: dict[str, int] = {
-    _PREFIX + name: units
-    for name, units in {
-        "drafts.create": 10,
-        "drafts.delete": 10,
-        "drafts.get": 5,
-        "drafts.list": 5,
-        "drafts.send": 100,
-        "drafts.update": 15,
-        "getProfile": 1,
-        "history.list": 2,
-        "labels.create": 5,
-        "labels.delete": 5,
-        "labels.get": 1,
-        "labels.list": 1,
-        "labels.update": 5,
-        "labels.patch": 5,
-        "messages.attachments.get": 5,
-        "messages.batchDelete": 50,
-        "messages.batchModify": 50,
-        "messages.delete": 10,
-        "messages.get": 5,
-        "messages.import": 25,
-        "messages.insert": 25,
-        "messages.list": 5,
-        "messages.modify": 5,
-        "messages.send": 100,
-        "messages.trash": 5,
-        "messages.untrash": 5,
-        "settings.sendAs.create": 100,
-        "settings.sendAs.delete": 5,
-        "settings.sendAs.get": 1,
-        "settings.sendAs.list": 1,
-        "settings.sendAs.update": 100,
-        "settings.sendAs.verify": 100,
-        "stop": 50,
-        "threads.delete": 20,
-        "threads.get": 10,
-        "threads.list": 10,
-        "threads.modify": 10,
-        "threads.trash": 10,
-        "threads.untrash": 10,
-        "watch": 100,
-    }.items()
-}
+# Units per call, from the one table the client's pacer uses too. Methods the
+# usage limits page does not list cost 1 unit here.
+UNIT_COSTS: dict[str, int] = {_PREFIX + name: units for name, units in QUOTA_UNITS.items()}
 
 
 def unit_cost(method_id: str) -> int:
