@@ -3,11 +3,11 @@
 The mailbox is never walked message by message. Searches (``q``) narrow it to
 candidates: sent mail naming an invoice number or addressed to a client,
 drafts naming a number, delivery failure notices, and other mail naming a
-number. Candidates are read in batches. messages.get costs 20 quota units
-whatever the format, so sent mail and drafts, whose parts are needed to find
-the attachment carrying the invoice, are read in ``full`` at once; other mail
-is read with ``format=metadata`` and in full only when its subject does not
-name a number. Attachment text (PDF) is read only when neither subject, body
+number. Candidates are read in batches. messages.get costs 5 quota units
+whatever the format. Sent mail and drafts are read in ``full`` at once,
+because their parts are needed to find the attachment carrying the invoice.
+Other mail is read with ``format=metadata``, and in full only when its subject
+does not name a number. Attachment text (PDF) is read only when neither subject, body
 nor attachment names settle a sent message.
 
 Everything read is cached in the ledger database. A later run first asks

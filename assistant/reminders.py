@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import builtins
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Iterable, Mapping
 
@@ -279,16 +279,3 @@ class ReminderBook:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-@dataclass
-class ReminderPlan:
-    """What drafting decided for one reminder before it exists in Gmail."""
-
-    stage: str
-    repeat_index: int
-    client: str
-    invoice_numbers: tuple[str, ...]
-    stage_day: date
-    planned_send_at: datetime
-    notes: list[str] = field(default_factory=list)
