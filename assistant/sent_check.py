@@ -17,17 +17,13 @@ Statuses, in the order they are tried:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import Enum
 from typing import Iterable, Sequence
 
 from assistant.invoice_match import contains_invoice_number
 from assistant.ledger import SentEvidence
-
-
-# Placeholder until classify_invoice stamps the real check time.
-_UNSET = datetime.min.replace(tzinfo=timezone.utc)
 
 
 class CheckStatus(str, Enum):
@@ -163,25 +159,25 @@ def classify_invoice(
 
     delivered = [p for p in to_client if _bounce_for(p[0], bounces) is None]
     if delivered:
-        finding = _sent(target, delivered)
-    elif to_client:
-        finding = _bounced(target, to_client, bounces)
-    elif sends:
-        finding = _sent_elsewhere(target, sends)
-    else:
-        finding = _unsent(target, named)
-    return replace(finding, checked_at=checked_at)
+        return _sent(target, delivered, checked_at)
+    if to_client:
+        return _bounced(target, to_client, bounces, checked_at)
+    if sends:
+        return _sent_elsewhere(target, sends, checked_at)
+    return _unsent(target, named, checked_at)
 
 
 def _unsent(
-    target: InvoiceTarget, named: list[tuple[MailboxMessage, Mention]]
+    target: InvoiceTarget,
+    named: list[tuple[MailboxMessage, Mention]],
+    checked_at: datetime,
 ) -> SentEvidence:
     drafts = [m for m, _ in named if m.is_draft]
     if drafts:
         return SentEvidence(
             invoice_number=target.number,
             status=CheckStatus.DRAFT_ONLY.value,
-            checked_at=_UNSET,
+            checked_at=checked_at,
             detail=(
                 f"Invoice {target.number} is only in an unsent draft"
                 f" ({drafts[0].message_id}); send it from Gmail first."
@@ -190,11 +186,13 @@ def _unsent(
             thread_id=drafts[0].thread_id,
             other_message_ids=tuple(m.message_id for m in drafts[1:]),
         )
-    return _not_found(target, named)
+    return _not_found(target, named, checked_at)
 
 
 def _sent(
-    target: InvoiceTarget, delivered: list[tuple[MailboxMessage, Mention]]
+    target: InvoiceTarget,
+    delivered: list[tuple[MailboxMessage, Mention]],
+    checked_at: datetime,
 ) -> SentEvidence:
     message, mention = delivered[0]
     others = [m.message_id for m, _ in delivered[1:]]
@@ -205,13 +203,14 @@ def _sent(
     )
     if others:
         detail += f" Sent {len(others)} more time(s) later; the earliest counts."
-    return _evidence(target, CheckStatus.SENT, detail, message, mention, others)
+    return _evidence(target, CheckStatus.SENT, detail, (message, mention), others, checked_at)
 
 
 def _bounced(
     target: InvoiceTarget,
     to_client: list[tuple[MailboxMessage, Mention]],
     bounces: Sequence[Bounce],
+    checked_at: datetime,
 ) -> SentEvidence:
     message, mention = to_client[0]
     bounce = _bounce_for(message, bounces)
@@ -222,11 +221,13 @@ def _bounced(
         " and send it again."
     )
     others = [m.message_id for m, _ in to_client[1:]]
-    return _evidence(target, CheckStatus.BOUNCED, detail, message, mention, others)
+    return _evidence(target, CheckStatus.BOUNCED, detail, (message, mention), others, checked_at)
 
 
 def _sent_elsewhere(
-    target: InvoiceTarget, sends: list[tuple[MailboxMessage, Mention]]
+    target: InvoiceTarget,
+    sends: list[tuple[MailboxMessage, Mention]],
+    checked_at: datetime,
 ) -> SentEvidence:
     message, mention = sends[0]
     known = ", ".join(sorted(target.client_addresses)) or "none on record"
@@ -236,11 +237,15 @@ def _sent_elsewhere(
         " with 'assistant client set' if it is right, or send the invoice again."
     )
     others = [m.message_id for m, _ in sends[1:]]
-    return _evidence(target, CheckStatus.SENT_TO_OTHER_ADDRESS, detail, message, mention, others)
+    return _evidence(
+        target, CheckStatus.SENT_TO_OTHER_ADDRESS, detail, (message, mention), others, checked_at
+    )
 
 
 def _not_found(
-    target: InvoiceTarget, named: list[tuple[MailboxMessage, Mention]]
+    target: InvoiceTarget,
+    named: list[tuple[MailboxMessage, Mention]],
+    checked_at: datetime,
 ) -> SentEvidence:
     from_client = [m for m, _ in named if m.sender in target.client_addresses]
     detail = f"No sent message or draft names invoice {target.number}."
@@ -254,7 +259,7 @@ def _not_found(
     return SentEvidence(
         invoice_number=target.number,
         status=CheckStatus.NOT_FOUND.value,
-        checked_at=_UNSET,
+        checked_at=checked_at,
         detail=detail,
     )
 
@@ -263,15 +268,16 @@ def _evidence(
     target: InvoiceTarget,
     status: CheckStatus,
     detail: str,
-    message: MailboxMessage,
-    mention: Mention,
+    found: tuple[MailboxMessage, Mention],
     others: list[str],
+    checked_at: datetime,
 ) -> SentEvidence:
+    message, mention = found
     attachment = mention.attachment
     return SentEvidence(
         invoice_number=target.number,
         status=status.value,
-        checked_at=_UNSET,
+        checked_at=checked_at,
         detail=detail,
         message_id=message.message_id,
         rfc822_message_id=message.rfc822_message_id,
