@@ -133,7 +133,9 @@ def write_demo_config(path: Path) -> Config:
     }
     options = [
         PaymentOption("bank_transfer", "Bank transfer", "IBAN PT50 0000 0000 0000 0000 0000 0"),
-        PaymentOption("card", "Card", "https://pay.rivera-consulting.example/invoice"),
+        PaymentOption(
+            "card_link", "Card payment link", "https://pay.rivera-consulting.example/invoice"
+        ),
     ]
     return config_module.save_answers(path, answers, options)
 

@@ -128,6 +128,18 @@ def test_japanese_uses_ja_formatting(no_overrides: Path) -> None:
     assert "2026年3月13日" in reminder.body_text
 
 
+def test_japanese_names_default_payment_kinds(no_overrides: Path) -> None:
+    body = render_reminder(
+        "gentle", "ja", make_context(one_invoice()), no_overrides
+    ).body_text
+
+    # The default English label of a known kind is shown in Japanese; a label
+    # the user wrote is shown as written.
+    assert "・銀行振込：IBAN GB33" in body
+    assert "Bank transfer" not in body
+    assert "・Card：https://pay.example.com/morgan" in body
+
+
 def test_japanese_follows_business_mail_conventions(no_overrides: Path) -> None:
     body = render_reminder(
         "early_late", "ja", make_context(one_invoice(-4)), no_overrides
