@@ -18,7 +18,7 @@ from email import message_from_bytes, policy
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 
 OWNER_NAME = "Alex Rivera"
@@ -89,6 +89,7 @@ def invoice_pdf(invoice: DemoInvoice) -> bytes:
         "(" + line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") + ") '"
         for line in lines
     ) + " ET"
+
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -97,6 +98,7 @@ def invoice_pdf(invoice: DemoInvoice) -> bytes:
         b"<< /Length %d >>\nstream\n%s\nendstream" % (len(text), text.encode("latin-1")),
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
     ]
+
     out = bytearray(b"%PDF-1.4\n")
     offsets = []
     for number, body in enumerate(objects, start=1):
@@ -139,6 +141,8 @@ def invoice_message(invoice: DemoInvoice) -> EmailMessage:
         invoice_pdf(invoice), maintype="application", subtype="pdf",
         filename=f"{invoice.number}.pdf",
     )
+    # A fixed boundary keeps the shipped mailbox the same on every regeneration.
+    message.set_boundary(f"invoice-{invoice.number.lower()}")
     return message
 
 
@@ -170,10 +174,14 @@ def bounce_for(invoice: DemoInvoice) -> EmailMessage:
     return parsed
 
 
-def _takeout(message: EmailMessage, thread_key: int, labels: str) -> EmailMessage:
+def _takeout(message: EmailMessage, thread_key: int, labels: str) -> mailbox.mboxMessage:
+    """Add Takeout's thread and label headers and a From_ line dated as the message."""
     message["X-GM-THRID"] = str(thread_key)
     message["X-Gmail-Labels"] = labels
-    return message
+    entry = mailbox.mboxMessage(message)
+    sent = parsedate_to_datetime(str(message["Date"]))
+    entry.set_from(f"{thread_key}@xxx", sent.astimezone(timezone.utc).timetuple())
+    return entry
 
 
 def write_mailbox(path: Path) -> None:
@@ -209,7 +217,7 @@ def write_ledger(path: Path) -> None:
 
 
 def client_reply(invoice: DemoInvoice, when: datetime, thread_subject: str) -> EmailMessage:
-    """A human reply from the client in the invoice thread."""
+    """Build a human reply from the client in the invoice thread."""
     message = EmailMessage()
     message["From"] = f"{invoice.contact} <{invoice.email}>"
     message["To"] = OWNER
@@ -226,7 +234,7 @@ def client_reply(invoice: DemoInvoice, when: datetime, thread_subject: str) -> E
 
 
 def out_of_office(invoice: DemoInvoice, when: datetime, back_on: str) -> EmailMessage:
-    """An automatic out-of-office answer that names a return date."""
+    """Build an automatic out-of-office reply that names a return date."""
     message = EmailMessage()
     message["From"] = f"{invoice.contact} <{invoice.email}>"
     message["To"] = OWNER
@@ -244,7 +252,7 @@ def out_of_office(invoice: DemoInvoice, when: datetime, back_on: str) -> EmailMe
 
 
 def payment_notice(invoice: DemoInvoice, when: datetime) -> EmailMessage:
-    """A Stripe-style notification that the client paid the invoice."""
+    """Build a Stripe-style notification that the client paid the invoice."""
     message = EmailMessage()
     message["From"] = "Stripe <notifications@stripe.com>"
     message["To"] = OWNER

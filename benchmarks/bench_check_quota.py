@@ -6,7 +6,7 @@ the sandbox's /sandbox/stats:
 
 - the check's first run and an unchanged second run;
 - a naive approach: list ``in:sent`` and get every message with format=full;
-- the 429 answers the sandbox gave during the first run.
+- the 429 responses the sandbox returned during the first run.
 
 Time is simulated: the client's pacer and the sandbox's quota window share
 one manual clock, so the naive walk's minutes of pacing cost no real time.
