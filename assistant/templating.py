@@ -61,6 +61,7 @@ from jinja2 import (
     TemplateError,
     TemplateNotFound,
     TemplateSyntaxError,
+    UndefinedError,
     select_autoescape,
 )
 from jinja2.sandbox import SandboxedEnvironment
@@ -248,6 +249,14 @@ def render_template_file(
     return RenderedReminder(subject=subject, body_text=body, body_html=body_html)
 
 
+# The names template_variables provides, for error messages.
+TEMPLATE_VARIABLES = (
+    "stage", "language", "client_name", "contact_name", "invoices", "invoice_numbers",
+    "totals", "days_overdue", "payment_options", "sender_name", "business_name",
+    "signature", "today", "today_text",
+)
+
+
 def template_variables(
     stage: str, locale: str, context: ReminderContext
 ) -> dict[str, object]:
@@ -377,7 +386,13 @@ def _config_error(exc: TemplateError, name: str) -> ConfigError:
         if frame.filename.endswith(".j2")
     ]
     where = f"{frames[-1].filename}, line {frames[-1].lineno}" if frames else name
-    return ConfigError(f"template error in {where}: {exc}")
+    message = f"template error in {where}: {exc}"
+    if isinstance(exc, UndefinedError):
+        message += (
+            "; templates can use " + ", ".join(TEMPLATE_VARIABLES)
+            + " (see the assistant.templating module documentation)"
+        )
+    return ConfigError(message)
 
 
 class _SignatureTextParser(HTMLParser):

@@ -11,6 +11,7 @@ import pytest
 from assistant.errors import ConfigError, InputError
 from assistant.templating import (
     STAGES,
+    TEMPLATE_VARIABLES,
     InvoiceItem,
     PaymentOption,
     ReminderContext,
@@ -126,6 +127,26 @@ def test_japanese_uses_ja_formatting(no_overrides: Path) -> None:
     # Babel 2.19 formats yen for ja with the full-width sign.
     assert "￥120,000" in reminder.body_text
     assert "2026年3月13日" in reminder.body_text
+
+
+def test_variable_names_listed_for_errors() -> None:
+    variables = template_variables("gentle", "en", make_context(one_invoice()))
+
+    assert set(variables) == set(TEMPLATE_VARIABLES)
+
+
+def test_undefined_variable_lists_known_names(tmp_path: Path) -> None:
+    (tmp_path / "gentle.en.txt.j2").write_text(
+        "Subject: Invoice {{ invoice_numbers[0] }}\n\nHello {{ contact }},\n",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        render_reminder("gentle", "en", make_context(one_invoice()), tmp_path)
+
+    assert "'contact' is undefined" in str(caught.value)
+    assert "contact_name" in str(caught.value)
+    assert "gentle.en.txt.j2" in str(caught.value)
 
 
 def test_japanese_names_default_payment_kinds(no_overrides: Path) -> None:
