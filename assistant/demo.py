@@ -5,7 +5,7 @@ sample Takeout mailbox, a ledger imported from the sample invoice export, and
 a config written for the sample consultant. The demo then plays the weeks
 from 2 March 2026: the sent check, drafting, approval, sends at their window
 times, and the mail that arrives meanwhile (a client's reply, an
-out-of-office answer, a payment notification), which stops or moves the
+out-of-office reply, a payment notification), which stops or moves the
 chase. Each step is explained in a sentence or two on the way.
 """
 
@@ -93,7 +93,7 @@ def _arrivals() -> list[ArrivingMail]:
         ArrivingMail(
             datetime(2026, 3, 5, 23, 40, tzinfo=timezone.utc),
             "Sakura's mailbox answers with an out-of-office note saying Sato-san is back on"
-            " 16 March. An automatic reply is not an answer, so the chase goes on, but not"
+            " 16 March. An automatic reply is not a real reply, so the chase goes on, but not"
             " before that date.",
             lambda store: demo_data.out_of_office(
                 sakura, datetime(2026, 3, 5, 23, 40, tzinfo=timezone.utc), "3月16日"

@@ -771,7 +771,9 @@ class Ledger:
             )
             if changed:
                 self._log("evidence", number, changed, source)
-        action: Literal["created", "updated", "unchanged"] = (
-            "created" if current is None else "updated" if changed else "unchanged"
-        )
+        action: Literal["created", "updated", "unchanged"] = "unchanged"
+        if current is None:
+            action = "created"
+        elif changed:
+            action = "updated"
         return Change(number, action, changed)

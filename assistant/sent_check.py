@@ -36,7 +36,7 @@ class CheckStatus(str, Enum):
 
 @dataclass(frozen=True)
 class InvoiceTarget:
-    """What the check needs to know of one invoice."""
+    """An invoice as the check needs it: number, client and the client's addresses."""
 
     number: str
     client: str
@@ -54,7 +54,7 @@ class Attachment:
 
 @dataclass
 class MailboxMessage:
-    """One Gmail message as the check sees it, addresses lower-cased."""
+    """One Gmail message as the check reads it, addresses lower-cased."""
 
     message_id: str
     thread_id: str
@@ -97,7 +97,7 @@ class Bounce:
 
 @dataclass(frozen=True)
 class Mention:
-    """Where a message names an invoice number."""
+    """The place in a message that names an invoice number."""
 
     where: str  # "subject", "body", "attachment name" or "attachment text"
     attachment: Attachment | None = None

@@ -224,7 +224,7 @@ def part_filename(part: Message) -> str:
 
 
 def part_bytes(part: Message) -> bytes:
-    """The decoded body bytes of a leaf part (an attached message as its bytes)."""
+    """Return the decoded body bytes of a leaf part (an attached message as its bytes)."""
     if part.is_multipart():
         inner = part.get_payload()
         if isinstance(inner, list) and inner:
@@ -269,7 +269,7 @@ def date_header_ms(value: object) -> int | None:
 
 
 def format_date_header(moment: datetime) -> str:
-    """An RFC 5322 Date value, such as ``Mon, 02 Mar 2026 05:17:00 +0000``."""
+    """Format an RFC 5322 Date value, such as ``Mon, 02 Mar 2026 05:17:00 +0000``."""
     return email.utils.format_datetime(moment.astimezone(timezone.utc))
 
 
@@ -332,7 +332,7 @@ def base64url(data: bytes) -> str:
 
 
 def payload_resource(raw: bytes) -> dict[str, object]:
-    """The ``payload`` of format full: the MIME tree with bodies and attachment ids.
+    """Build the ``payload`` of format full: the MIME tree with bodies and attachment ids.
 
     Part ids follow Gmail: "" for the root, "0", "1" for its children, "0.1" for
     the second child of part "0".
@@ -341,7 +341,7 @@ def payload_resource(raw: bytes) -> dict[str, object]:
 
 
 def metadata_payload(raw: bytes, wanted: list[str] | None) -> dict[str, object]:
-    """The ``payload`` of format metadata: headers only, filtered case-insensitively."""
+    """Build the ``payload`` of format metadata: headers only, filtered case-insensitively."""
     message = parse(raw)
     headers = _headers_list(message)
     if wanted:
@@ -351,7 +351,7 @@ def metadata_payload(raw: bytes, wanted: list[str] | None) -> dict[str, object]:
 
 
 def unparsed_payload(raw: bytes) -> dict[str, object]:
-    """A payload for bytes the email package could not parse: one opaque part."""
+    """Build a payload for bytes the email package could not parse: one opaque part."""
     return {
         "partId": "",
         "mimeType": "application/octet-stream",
@@ -379,7 +379,7 @@ def part_id_for(attachment_id: str) -> str | None:
 
 
 def find_part_bytes(raw: bytes, part_id: str) -> bytes | None:
-    """The decoded body of the part with ``part_id``, or None when there is none."""
+    """Return the decoded body of the part with ``part_id``, or None when there is none."""
     part: Message = parse(raw)
     if part_id:
         for index in part_id.split("."):
